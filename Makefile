@@ -1,0 +1,38 @@
+# rust_conntrack: user-facing targets. The module itself is built by Kbuild (see Kbuild)
+# in build/<kernel>/, one directory per kernel.
+#
+#   make              build rust_conntrack.ko (KERNEL=um-debug|um|x86, or KDIR=<your tree>)
+#   make demo         boot a VM (KERNEL=um by default), load the module, send traffic,
+#                     show both tables
+#   make test         every test: host, lints, KUnit and VM tests on um-debug, x86 and um
+#   make setup        install dependencies and build the cached kernels
+#   make vm           a shell-less VM run: make vm CMD='cat /proc/net/rust_conntrack'
+#   make fmt          format the Rust sources with the kernel's rustfmt settings
+#   make clean        remove build/
+
+# KERNEL and KDIR given on the command line reach the scripts through the environment.
+
+.PHONY: all module demo test setup vm fmt clean
+
+all: module
+
+module:
+	@scripts/build-module
+
+demo:
+	@scripts/demo
+
+test:
+	@scripts/test
+
+setup:
+	@scripts/setup
+
+vm:
+	@scripts/vm-run -- $(CMD)
+
+fmt:
+	@scripts/check-format --fix
+
+clean:
+	rm -rf build host/target

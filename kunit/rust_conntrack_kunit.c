@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit suites of rust_conntrack. Linux 6.12 has no #[kunit_tests] for Rust, so
+ * the suites are declared here and every case is a Rust function (src/kunit.rs).
+ * They run when the module loads; results go to the kernel log as KTAP.
+ */
+#include <kunit/test.h>
+
+#define RCT_CASE(name)                         \
+	void rct_kunit_##name(struct kunit *test); \
+	static void name(struct kunit *test)       \
+	{                                          \
+		rct_kunit_##name(test);            \
+	}
+
+RCT_CASE(skb_ipv4_udp_linear)
+RCT_CASE(skb_ipv6_tcp_paged)
+RCT_CASE(skb_ipv4_icmp_split_everywhere)
+RCT_CASE(skb_malformed)
+RCT_CASE(percpu_counters_sum)
+RCT_CASE(hooks_count_per_hook)
+RCT_CASE(hooks_count_invalid)
+RCT_CASE(init_net_has_state)
+
+static struct kunit_case rct_skb_cases[] = {
+	KUNIT_CASE(skb_ipv4_udp_linear),
+	KUNIT_CASE(skb_ipv6_tcp_paged),
+	KUNIT_CASE(skb_ipv4_icmp_split_everywhere),
+	KUNIT_CASE(skb_malformed),
+	{}
+};
+
+static struct kunit_suite rct_skb_suite = {
+	.name = "rust_conntrack_skb",
+	.test_cases = rct_skb_cases,
+};
+
+static struct kunit_case rct_core_cases[] = {
+	KUNIT_CASE(percpu_counters_sum),
+	KUNIT_CASE(hooks_count_per_hook),
+	KUNIT_CASE(hooks_count_invalid),
+	KUNIT_CASE(init_net_has_state),
+	{}
+};
+
+static struct kunit_suite rct_core_suite = {
+	.name = "rust_conntrack_core",
+	.test_cases = rct_core_cases,
+};
+
+kunit_test_suites(&rct_skb_suite, &rct_core_suite);

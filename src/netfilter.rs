@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Netfilter hooks and defragmentation, per network namespace.
+//!
+//! C headers: [`include/linux/netfilter.h`](srctree/include/linux/netfilter.h),
+//! [`include/net/netfilter/ipv4/nf_defrag_ipv4.h`](srctree/include/net/netfilter/ipv4/nf_defrag_ipv4.h)
+//!
+//! The hook table mirrors nf_conntrack's (`ipv4_conntrack_ops` in
+//! `net/netfilter/nf_conntrack_proto.c`), plus the helper hooks at
+//! `NF_IP_PRI_CONNTRACK_HELPER`: tracking on PRE_ROUTING and LOCAL_OUT, helper and confirm on
+//! POST_ROUTING and LOCAL_IN, for IPv4 and IPv6.
+
+use crate::bindings;
+use crate::conntrack::{Family, Hook, HookRole, Verdict};
+use crate::netns::Net;
+use crate::skb::SkBuff;
+use core::ptr::NonNull;
+use kernel::error::to_result;
+use kernel::ffi::{c_uint, c_void};
+use kernel::prelude::*;
+
+/// `NF_IP_PRI_CONNTRACK` (equal to `NF_IP6_PRI_CONNTRACK`).
+pub(crate) const PRI_CONNTRACK: i32 = bindings::nf_ip_hook_priorities_NF_IP_PRI_CONNTRACK;
+/// `NF_IP_PRI_CONNTRACK_HELPER` (equal to `NF_IP6_PRI_CONNTRACK_HELPER`).
+pub(crate) const PRI_CONNTRACK_HELPER: i32 =
+    bindings::nf_ip_hook_priorities_NF_IP_PRI_CONNTRACK_HELPER;
+/// `NF_IP_PRI_CONNTRACK_CONFIRM` (equal to `NF_IP6_PRI_LAST`).
+pub(crate) const PRI_CONNTRACK_CONFIRM: i32 =
+    bindings::nf_ip_hook_priorities_NF_IP_PRI_CONNTRACK_CONFIRM;
+
+const _: () = {
+    assert!(PRI_CONNTRACK == bindings::nf_ip6_hook_priorities_NF_IP6_PRI_CONNTRACK);
+    assert!(PRI_CONNTRACK_HELPER == bindings::nf_ip6_hook_priorities_NF_IP6_PRI_CONNTRACK_HELPER);
+    assert!(PRI_CONNTRACK_CONFIRM == bindings::nf_ip6_hook_priorities_NF_IP6_PRI_LAST);
+    assert!(
+        PRI_CONNTRACK == -200 && PRI_CONNTRACK_HELPER == 300 && PRI_CONNTRACK_CONFIRM == i32::MAX
+    );
+};
+
+type HookFn = unsafe extern "C" fn(
+    *mut c_void,
+    *mut bindings::sk_buff,
+    *const bindings::nf_hook_state,
+) -> c_uint;
+
+const fn hook_ops(hook: HookFn, pf: u32, hooknum: u32, priority: i32) -> bindings::nf_hook_ops {
+    // INVARIANT: `dev` and `priv_` stay NULL: the hooks find their netns in the hook state.
+    // `hook_ops_type` is 0, `NF_HOOK_OP_UNDEFINED`, as for every non-nftables hook.
+    bindings::nf_hook_ops {
+        rcu: bindings::callback_head {
+            next: core::ptr::null_mut(),
+            func: None,
+        },
+        hook: Some(hook),
+        dev: core::ptr::null_mut(),
+        priv_: core::ptr::null_mut(),
+        pf: pf as u8,
+        _bitfield_1: bindings::__BindgenBitfieldUnit::new([0; 1]),
+        hooknum,
+        priority,
+    }
+}
+
+/// The hook table registered in every netns.
+///
+/// # Invariants
+///
+/// The entries are never modified and their `dev`/`priv_` pointers are NULL.
+struct HookTable([bindings::nf_hook_ops; 12]);
+
+// SAFETY: The table is immutable (type invariant) and its pointers are NULL or point to
+// functions, so sharing it between threads is safe.
+unsafe impl Sync for HookTable {}
+
+const V4: u32 = bindings::NFPROTO_IPV4;
+const V6: u32 = bindings::NFPROTO_IPV6;
+const PRE_ROUTING: u32 = bindings::nf_inet_hooks_NF_INET_PRE_ROUTING;
+const LOCAL_IN: u32 = bindings::nf_inet_hooks_NF_INET_LOCAL_IN;
+const LOCAL_OUT: u32 = bindings::nf_inet_hooks_NF_INET_LOCAL_OUT;
+const POST_ROUTING: u32 = bindings::nf_inet_hooks_NF_INET_POST_ROUTING;
+
+static HOOKS: HookTable = HookTable([
+    hook_ops(rct_conntrack_in, V4, PRE_ROUTING, PRI_CONNTRACK),
+    hook_ops(rct_conntrack_in, V4, LOCAL_OUT, PRI_CONNTRACK),
+    hook_ops(rct_helper, V4, POST_ROUTING, PRI_CONNTRACK_HELPER),
+    hook_ops(rct_confirm, V4, POST_ROUTING, PRI_CONNTRACK_CONFIRM),
+    hook_ops(rct_helper, V4, LOCAL_IN, PRI_CONNTRACK_HELPER),
+    hook_ops(rct_confirm, V4, LOCAL_IN, PRI_CONNTRACK_CONFIRM),
+    hook_ops(rct_conntrack_in, V6, PRE_ROUTING, PRI_CONNTRACK),
+    hook_ops(rct_conntrack_in, V6, LOCAL_OUT, PRI_CONNTRACK),
+    hook_ops(rct_helper, V6, POST_ROUTING, PRI_CONNTRACK_HELPER),
+    hook_ops(rct_confirm, V6, POST_ROUTING, PRI_CONNTRACK_CONFIRM),
+    hook_ops(rct_helper, V6, LOCAL_IN, PRI_CONNTRACK_HELPER),
+    hook_ops(rct_confirm, V6, LOCAL_IN, PRI_CONNTRACK_CONFIRM),
+]);
+
+/// Runs one hook: finds the netns state and hands the packet to the core.
+///
+/// # Safety
+///
+/// `skb` and `state` must be the valid pointers netfilter passes to a hook function.
+unsafe fn run_hook(
+    role: HookRole,
+    skb: *mut bindings::sk_buff,
+    state: *const bindings::nf_hook_state,
+) -> c_uint {
+    // SAFETY: netfilter passes a valid hook state for the duration of the call.
+    let st = unsafe { &*state };
+    let (Some(family), Some(hook)) = (Family::from_pf(st.pf), Hook::from_raw(st.hook)) else {
+        return bindings::NF_ACCEPT;
+    };
+    // SAFETY: The hook runs in `st.net`, which is alive for the duration of the call.
+    let net = unsafe { Net::from_raw(st.net) };
+    let Some(ct) = net.ct_state() else {
+        return bindings::NF_ACCEPT;
+    };
+    // SAFETY: netfilter owns `skb` for the duration of the call and does not free it.
+    let skb = unsafe { SkBuff::from_raw(skb) };
+    let Some(nhoff) = skb.network_offset() else {
+        ct.count_invalid();
+        return bindings::NF_ACCEPT;
+    };
+    match ct.hook(role, family, hook, skb, nhoff) {
+        Verdict::Accept => bindings::NF_ACCEPT,
+        Verdict::Drop => bindings::NF_DROP,
+    }
+}
+
+/// Tracking hook (PRE_ROUTING, LOCAL_OUT), as `ipv4_conntrack_in`.
+///
+/// # Safety
+///
+/// `skb` and `state` must be the valid skb and hook state netfilter passes to a hook.
+// Exported under a stable name: `nft list hooks` shows it.
+#[no_mangle]
+unsafe extern "C" fn rct_conntrack_in(
+    _priv: *mut c_void,
+    skb: *mut bindings::sk_buff,
+    state: *const bindings::nf_hook_state,
+) -> c_uint {
+    // SAFETY: Called by netfilter with a valid skb and hook state.
+    unsafe { run_hook(HookRole::Track, skb, state) }
+}
+
+/// Helper hook (POST_ROUTING, LOCAL_IN).
+///
+/// # Safety
+///
+/// `skb` and `state` must be the valid skb and hook state netfilter passes to a hook.
+// Exported under a stable name: `nft list hooks` shows it.
+#[no_mangle]
+unsafe extern "C" fn rct_helper(
+    _priv: *mut c_void,
+    skb: *mut bindings::sk_buff,
+    state: *const bindings::nf_hook_state,
+) -> c_uint {
+    // SAFETY: Called by netfilter with a valid skb and hook state.
+    unsafe { run_hook(HookRole::Helper, skb, state) }
+}
+
+/// Confirm hook (POST_ROUTING, LOCAL_IN), as `nf_confirm`.
+///
+/// # Safety
+///
+/// `skb` and `state` must be the valid skb and hook state netfilter passes to a hook.
+// Exported under a stable name: `nft list hooks` shows it.
+#[no_mangle]
+unsafe extern "C" fn rct_confirm(
+    _priv: *mut c_void,
+    skb: *mut bindings::sk_buff,
+    state: *const bindings::nf_hook_state,
+) -> c_uint {
+    // SAFETY: Called by netfilter with a valid skb and hook state.
+    unsafe { run_hook(HookRole::Confirm, skb, state) }
+}
+
+/// The module's hooks, registered in one netns.
+///
+/// # Invariants
+///
+/// `net` is the netns the hooks are registered in; it outlives `self` because the
+/// registration is dropped by the netns' pernet `exit` at the latest.
+pub(crate) struct HookRegistration {
+    net: NonNull<bindings::net>,
+}
+
+impl HookRegistration {
+    /// Registers every hook in `net`; all or none.
+    pub(crate) fn new(net: &Net) -> Result<Self> {
+        let ptr = NonNull::new(net.as_ptr()).ok_or(EINVAL)?;
+        // SAFETY: `net` is alive and `HOOKS` is a static table of valid ops;
+        // `nf_register_net_hooks` undoes a partial registration itself.
+        to_result(unsafe {
+            bindings::nf_register_net_hooks(ptr.as_ptr(), HOOKS.0.as_ptr(), HOOKS.0.len() as u32)
+        })?;
+        // INVARIANT: registered in `net`, which the caller keeps alive (see the type docs).
+        Ok(Self { net: ptr })
+    }
+}
+
+impl Drop for HookRegistration {
+    fn drop(&mut self) {
+        // SAFETY: The hooks were registered in `self.net`, which is alive (type invariant).
+        // This waits until no CPU runs one of them any more.
+        unsafe {
+            bindings::nf_unregister_net_hooks(
+                self.net.as_ptr(),
+                HOOKS.0.as_ptr(),
+                HOOKS.0.len() as u32,
+            )
+        };
+    }
+}
+
+/// IPv4 or IPv6 defragmentation enabled in one netns, so that the tracking hooks see whole
+/// datagrams, as nf_conntrack's do (`nf_defrag_ipv4_enable` and `nf_defrag_ipv6_enable`).
+///
+/// # Invariants
+///
+/// Defragmentation of `family` is enabled once in `net` by `self`, which outlives it as
+/// [`HookRegistration`]'s netns does.
+pub(crate) struct Defrag {
+    net: NonNull<bindings::net>,
+    family: Family,
+}
+
+impl Defrag {
+    /// Enables defragmentation of `family` in `net`.
+    pub(crate) fn enable(net: &Net, family: Family) -> Result<Self> {
+        let ptr = NonNull::new(net.as_ptr()).ok_or(EINVAL)?;
+        // SAFETY: `net` is alive; each enable is paired with one disable in `drop`.
+        to_result(unsafe {
+            match family {
+                Family::Ipv4 => bindings::nf_defrag_ipv4_enable(ptr.as_ptr()),
+                Family::Ipv6 => bindings::nf_defrag_ipv6_enable(ptr.as_ptr()),
+            }
+        })?;
+        // INVARIANT: enabled once in `net`.
+        Ok(Self { net: ptr, family })
+    }
+}
+
+impl Drop for Defrag {
+    fn drop(&mut self) {
+        // SAFETY: Enabled once in `self.net`, which is alive (type invariant).
+        unsafe {
+            match self.family {
+                Family::Ipv4 => bindings::nf_defrag_ipv4_disable(self.net.as_ptr()),
+                Family::Ipv6 => bindings::nf_defrag_ipv6_disable(self.net.as_ptr()),
+            }
+        }
+    }
+}

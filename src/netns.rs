@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Network namespaces and the module's per-netns lifetime.
+//!
+//! C header: [`include/net/net_namespace.h`](srctree/include/net/net_namespace.h)
+//!
+//! Every netns gets a [`NetState`] (what hooks and `/proc` read) and a [`NetRegistrations`]
+//! (hooks, `/proc` files, defrag), both created by the pernet `init` callback and destroyed
+//! by `exit`. The state is published before anything that reads it is registered and
+//! freed only after all of that is unregistered, so a reader never sees it missing or stale.
+
+use crate::bindings;
+use crate::conntrack::{NetRegistrations, NetState};
+use kernel::error::to_result;
+use kernel::ffi::c_int;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// A network namespace (`struct net`).
+///
+/// # Invariants
+///
+/// The wrapped `struct net` is alive for as long as the reference exists.
+#[repr(transparent)]
+pub(crate) struct Net(Opaque<bindings::net>);
+
+impl Net {
+    /// Wraps a raw `struct net`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a `struct net` that stays alive for the lifetime `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::net) -> &'a Self {
+        // SAFETY: `Net` is a transparent wrapper of `struct net`, and the caller guarantees
+        // that `ptr` is alive for `'a`.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The initial network namespace.
+    pub(crate) fn init_net() -> &'static Self {
+        // SAFETY: `init_net` is a static that lives as long as the kernel.
+        unsafe { Self::from_raw(core::ptr::addr_of_mut!(bindings::init_net)) }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::net {
+        self.0.get()
+    }
+
+    /// The module's state for this netns, or `None` outside `init`..`exit`.
+    pub(crate) fn ct_state(&self) -> Option<&NetState> {
+        // SAFETY: `self` is a live netns (type invariant) and the module's pernet slot exists
+        // in every netns while the module is loaded.
+        let ptr = unsafe { bindings::rct_net_state(self.as_ptr()) }.cast::<NetState>();
+        // SAFETY: A non-NULL slot points to the `NetState` that `rct_net_init` leaked from a
+        // `KBox`. It is freed by `rct_net_exit` only after the hooks and `/proc` files (the
+        // only callers of this method, besides KUnit in the initial netns) are unregistered,
+        // and the netns outlives `self`, so the reference cannot outlive the state.
+        unsafe { ptr.as_ref() }
+    }
+}
+
+/// The module's pernet_operations, registered for the module's lifetime.
+pub(crate) struct PernetRegistration;
+
+impl PernetRegistration {
+    /// Registers the pernet operations: `rct_net_init` runs for every existing and future
+    /// netns. On failure, the netns already set up are torn down again by the kernel.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: FFI call without preconditions; registered once, unregistered on drop.
+        to_result(unsafe { bindings::rct_register_pernet() })?;
+        Ok(Self)
+    }
+}
+
+impl Drop for PernetRegistration {
+    fn drop(&mut self) {
+        // SAFETY: `self` exists only after a successful registration. This calls
+        // `rct_net_exit` for every netns and waits for it.
+        unsafe { bindings::rct_unregister_pernet() };
+    }
+}
+
+/// Pernet `init`: sets up the module in `net`.
+///
+/// # Safety
+///
+/// `net` must be a netns being initialised by the pernet core, alive until `rct_net_exit`.
+#[no_mangle]
+unsafe extern "C" fn rct_net_init(net: *mut bindings::net) -> c_int {
+    // SAFETY: The pernet core passes a netns that is alive until `rct_net_exit` returns.
+    let net = unsafe { Net::from_raw(net) };
+    match net_init(net) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+fn net_init(net: &Net) -> Result {
+    let state = KBox::into_raw(KBox::new(NetState::new()?, GFP_KERNEL)?);
+    // SAFETY: `net` is alive; the slot is ours and empty before `init`.
+    unsafe { bindings::rct_net_set_state(net.as_ptr(), state.cast()) };
+    let regs = match NetRegistrations::new(net).and_then(|r| Ok(KBox::new(r, GFP_KERNEL)?)) {
+        Ok(regs) => regs,
+        Err(e) => {
+            // Nothing that reads the state was left registered: take it back.
+            // SAFETY: `net` is alive and the slot is ours.
+            unsafe { bindings::rct_net_set_state(net.as_ptr(), core::ptr::null_mut()) };
+            // SAFETY: `state` came from `KBox::into_raw` above and is no longer published.
+            drop(unsafe { KBox::from_raw(state) });
+            return Err(e);
+        }
+    };
+    // SAFETY: `net` is alive; the slot is ours and empty before `init`.
+    unsafe { bindings::rct_net_set_regs(net.as_ptr(), KBox::into_raw(regs).cast()) };
+    Ok(())
+}
+
+/// Pernet `exit`: tears down what `rct_net_init` set up in `net`.
+///
+/// # Safety
+///
+/// `net` must be a netns whose `rct_net_init` succeeded, called once by the pernet core.
+#[no_mangle]
+unsafe extern "C" fn rct_net_exit(net: *mut bindings::net) {
+    // SAFETY: The pernet core passes a netns whose `init` succeeded and that is alive.
+    let net = unsafe { Net::from_raw(net) };
+    // SAFETY: `net` is alive and the slot is ours.
+    let regs = unsafe { bindings::rct_net_regs(net.as_ptr()) }.cast::<NetRegistrations>();
+    if !regs.is_null() {
+        // SAFETY: `regs` came from `KBox::into_raw` in `net_init` and is dropped only here.
+        // Dropping it unregisters the hooks (waiting for running ones) and the /proc files.
+        drop(unsafe { KBox::from_raw(regs) });
+        // SAFETY: As above.
+        unsafe { bindings::rct_net_set_regs(net.as_ptr(), core::ptr::null_mut()) };
+    }
+    // SAFETY: `net` is alive and the slot is ours.
+    let state = unsafe { bindings::rct_net_state(net.as_ptr()) }.cast::<NetState>();
+    if !state.is_null() {
+        // SAFETY: As above.
+        unsafe { bindings::rct_net_set_state(net.as_ptr(), core::ptr::null_mut()) };
+        // SAFETY: `state` came from `KBox::into_raw` in `net_init`; nothing can reach it any
+        // more, since its readers were unregistered above.
+        drop(unsafe { KBox::from_raw(state) });
+    }
+}

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-CPU counters.
+//!
+//! C header: [`include/linux/percpu.h`](srctree/include/linux/percpu.h)
+
+use crate::bindings;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// `N` 32-bit counters per possible CPU, like nf_conntrack's `net->ct.stat`.
+///
+/// # Invariants
+///
+/// `base` is a per-CPU pointer returned by `__alloc_percpu` for `N` `u32`s, owned by `self`
+/// and freed on drop. It is never dereferenced directly, only through `per_cpu_ptr` and
+/// `this_cpu_inc`.
+pub(crate) struct PerCpuCounters<const N: usize> {
+    base: NonNull<u32>,
+}
+
+// SAFETY: The counters are per-CPU memory: increments go to the running CPU's copy through
+// `this_cpu_inc`, which is safe against preemption and interrupts, and reads of other CPUs'
+// copies are plain racy snapshots, as nf_conntrack's are.
+unsafe impl<const N: usize> Send for PerCpuCounters<N> {}
+// SAFETY: See `Send`; no method hands out references into the per-CPU area.
+unsafe impl<const N: usize> Sync for PerCpuCounters<N> {}
+
+impl<const N: usize> PerCpuCounters<N> {
+    /// Allocates zeroed counters for every possible CPU.
+    pub(crate) fn new() -> Result<Self> {
+        let size = core::mem::size_of::<[u32; N]>();
+        let align = core::mem::align_of::<u32>();
+        // SAFETY: FFI call without preconditions; the result is checked for NULL.
+        let ptr = unsafe { bindings::rct_alloc_percpu(size, align) };
+        let base = NonNull::new(ptr.cast::<u32>()).ok_or(ENOMEM)?;
+        // INVARIANT: `base` was just returned by `__alloc_percpu` for `N` `u32`s.
+        Ok(Self { base })
+    }
+
+    /// Increments counter `idx` on the running CPU; an index out of range is ignored.
+    pub(crate) fn inc(&self, idx: usize) {
+        if idx >= N {
+            return;
+        }
+        // CAST: the per-CPU area holds `N` consecutive `u32`s and `idx < N`, so this is the
+        // per-CPU address of counter `idx`, as `&stats->field` would be in C.
+        let counter = self.base.as_ptr().wrapping_add(idx);
+        // SAFETY: `counter` is a per-CPU pointer into our allocation (type invariant).
+        unsafe { bindings::rct_this_cpu_inc_u32(counter) };
+    }
+
+    /// A snapshot of one CPU's counters, or `None` if `cpu` is not a possible CPU.
+    pub(crate) fn read_cpu(&self, cpu: u32) -> Option<[u32; N]> {
+        // SAFETY: FFI call without preconditions.
+        if !unsafe { bindings::rct_cpu_possible(cpu) } {
+            return None;
+        }
+        // SAFETY: `base` is a live per-CPU pointer (type invariant) and `cpu` is possible.
+        let ptr = unsafe { bindings::rct_per_cpu_ptr(self.base.as_ptr().cast(), cpu) };
+        let ptr = ptr.cast::<u32>();
+        let mut row = [0u32; N];
+        for (i, v) in row.iter_mut().enumerate() {
+            // SAFETY: `ptr` is `cpu`'s copy of our `N` counters and `i < N`. The read is
+            // volatile (READ_ONCE) because that CPU may be incrementing it.
+            *v = unsafe { core::ptr::read_volatile(ptr.add(i)) };
+        }
+        Some(row)
+    }
+
+    /// The sum of every possible CPU's counters.
+    pub(crate) fn sum(&self) -> [u32; N] {
+        let mut total = [0u32; N];
+        for cpu in 0..nr_cpu_ids() {
+            if let Some(row) = self.read_cpu(cpu) {
+                for (t, v) in total.iter_mut().zip(row) {
+                    *t = t.wrapping_add(v);
+                }
+            }
+        }
+        total
+    }
+}
+
+impl<const N: usize> Drop for PerCpuCounters<N> {
+    fn drop(&mut self) {
+        // SAFETY: `base` came from `__alloc_percpu` and is freed only here (type invariant).
+        unsafe { bindings::free_percpu(self.base.as_ptr().cast()) };
+    }
+}
+
+/// One more than the highest possible CPU number.
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: FFI call without preconditions.
+    unsafe { bindings::rct_nr_cpu_ids() }
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Socket buffers, read-only.
+//!
+//! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
+
+use crate::bindings;
+use crate::tuple::{PacketBytes, ParseError};
+use kernel::types::Opaque;
+
+/// A packet as netfilter hands it to a hook. The module only reads it; it never touches
+/// `skb->_nfct`, which belongs to nf_conntrack.
+///
+/// # Invariants
+///
+/// The wrapped `sk_buff` is valid and not freed for as long as the reference exists.
+#[repr(transparent)]
+pub(crate) struct SkBuff(Opaque<bindings::sk_buff>);
+
+impl SkBuff {
+    /// Wraps a raw `sk_buff`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be valid and stay alive, unfreed, for the lifetime `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::sk_buff) -> &'a Self {
+        // SAFETY: `SkBuff` is a transparent wrapper of `sk_buff`, and the caller guarantees
+        // that `ptr` is valid for `'a`.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::sk_buff {
+        self.0.get()
+    }
+
+    /// Offset of the network header from `skb->data`, if the header lies at or after it.
+    pub(crate) fn network_offset(&self) -> Option<usize> {
+        // SAFETY: `self` wraps a valid skb (type invariant).
+        let off = unsafe { bindings::rct_skb_network_offset(self.as_ptr()) };
+        usize::try_from(off).ok()
+    }
+}
+
+impl PacketBytes for SkBuff {
+    fn len(&self) -> usize {
+        // SAFETY: `self` wraps a valid skb (type invariant).
+        unsafe { bindings::rct_skb_len(self.as_ptr()) as usize }
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ParseError> {
+        let (Ok(off), Ok(len)) = (i32::try_from(offset), i32::try_from(buf.len())) else {
+            return Err(ParseError::Truncated);
+        };
+        // Linear or paged, `skb_header_pointer` bounds-checks against `skb->len`: it returns
+        // a pointer into the linear data, or copies into `buf`, or NULL when out of range.
+        // SAFETY: `self` wraps a valid skb and `buf` is writable for `len` bytes.
+        let src = unsafe {
+            bindings::rct_skb_header_pointer(self.as_ptr(), off, len, buf.as_mut_ptr().cast())
+        };
+        if src.is_null() {
+            return Err(ParseError::Truncated);
+        }
+        if src.cast::<u8>() != buf.as_mut_ptr().cast_const() {
+            // SAFETY: `skb_header_pointer` returned a pointer to `len` readable bytes of the
+            // skb's linear data, which cannot overlap `buf` (a caller's buffer).
+            unsafe {
+                core::ptr::copy_nonoverlapping(src.cast::<u8>(), buf.as_mut_ptr(), buf.len())
+            };
+        }
+        Ok(())
+    }
+}
