@@ -20,10 +20,19 @@
 
 use kernel::prelude::*;
 
+// `conn`, `proc_line`, `proto_*`, `stat` and `tuple` are pure Rust shared with the host crate
+// (`host/`), where every item is tested; items the module does not use yet (NAT status bits,
+// accounting and TCP state columns) serve the trackers still to come.
+
 #[path = "src/bindings.rs"]
 mod bindings;
+#[allow(dead_code)] // Shared pure code; see below.
+#[path = "src/conn.rs"]
+mod conn;
 #[path = "src/conntrack.rs"]
 mod conntrack;
+#[path = "src/entry.rs"]
+mod entry;
 #[cfg(CONFIG_KUNIT)]
 #[path = "src/kunit.rs"]
 mod kunit;
@@ -35,15 +44,32 @@ mod netns;
 mod percpu;
 #[path = "src/proc.rs"]
 mod proc;
+#[allow(dead_code)] // Shared pure code; see below.
+#[path = "src/proc_line.rs"]
+mod proc_line;
+#[path = "src/proto_generic.rs"]
+mod proto_generic;
+#[allow(dead_code)] // Shared pure code; see below.
+#[path = "src/proto_icmp.rs"]
+mod proto_icmp;
+#[allow(dead_code)] // Shared pure code; see below.
+#[path = "src/proto_udp.rs"]
+mod proto_udp;
+#[path = "src/rcu.rs"]
+mod rcu;
 #[path = "src/skb.rs"]
 mod skb;
+#[path = "src/slab.rs"]
+mod slab;
 #[path = "src/stat.rs"]
 mod stat;
-// The hooks use the packet parsers; inversion, ICMP errors and the /proc text are for the
-// connection table.
-#[allow(dead_code)]
+#[path = "src/table.rs"]
+mod table;
+#[allow(dead_code)] // Shared pure code; see below.
 #[path = "src/tuple.rs"]
 mod tuple;
+#[path = "src/unconfirmed.rs"]
+mod unconfirmed;
 
 module! {
     type: RustConntrack,
@@ -53,15 +79,29 @@ module! {
     license: "GPL",
 }
 
+// Fields drop in order: every netns (hooks, /proc, entries) goes before the table.
 struct RustConntrack {
     _pernet: netns::PernetRegistration,
+    _global: table::GlobalRegistration,
 }
 
 impl kernel::Module for RustConntrack {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        let global = table::GlobalRegistration::new()?;
         let pernet = netns::PernetRegistration::new()?;
-        pr_info!("loaded: tracking IPv4 and IPv6 in every network namespace\n");
-        Ok(Self { _pernet: pernet })
+        if let Some(g) = table::global() {
+            pr_info!(
+                "loaded: {} buckets, max {} entries per netns, entry {} bytes (slab object {})\n",
+                g.table.size(),
+                g.max,
+                core::mem::size_of::<entry::Conn>(),
+                g.cache.object_size()
+            );
+        }
+        Ok(Self {
+            _pernet: pernet,
+            _global: global,
+        })
     }
 }
 

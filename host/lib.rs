@@ -6,7 +6,7 @@
 //! that they can be unit tested and fuzzed with `cargo` on the build machine; the module
 //! compiles the very same files into `rust_conntrack.ko`.
 
-// Outside `cargo test` nothing in this crate calls the module code yet.
+// Outside `cargo test` only the fuzz entry point below calls the module code.
 #[cfg_attr(not(test), allow(dead_code))]
 #[path = "../src/tuple.rs"]
 pub(crate) mod tuple;
@@ -15,12 +15,279 @@ pub(crate) mod tuple;
 #[path = "../src/stat.rs"]
 pub(crate) mod stat;
 
+#[cfg_attr(not(test), allow(dead_code))]
+#[path = "../src/conn.rs"]
+pub(crate) mod conn;
+
+#[cfg_attr(not(test), allow(dead_code))]
+#[path = "../src/proto_udp.rs"]
+pub(crate) mod proto_udp;
+
+#[cfg_attr(not(test), allow(dead_code))]
+#[path = "../src/proto_icmp.rs"]
+pub(crate) mod proto_icmp;
+
+#[cfg_attr(not(test), allow(dead_code))]
+#[path = "../src/proto_generic.rs"]
+pub(crate) mod proto_generic;
+
+#[cfg_attr(not(test), allow(dead_code))]
+#[path = "../src/proc_line.rs"]
+pub(crate) mod proc_line;
+
+#[cfg(test)]
+#[path = "tests/conn.rs"]
+mod conn_tests;
 #[cfg(test)]
 #[path = "tests/pkt.rs"]
 mod pkt;
+#[cfg(test)]
+#[path = "tests/proc_line.rs"]
+mod proc_line_tests;
+#[cfg(test)]
+#[path = "tests/proto.rs"]
+mod proto_tests;
 #[cfg(test)]
 #[path = "tests/stat.rs"]
 mod stat_tests;
 #[cfg(test)]
 #[path = "tests/tuple.rs"]
 mod tuple_tests;
+
+use core::fmt::{self, Write};
+use proc_line::{Counter, L4Info, Snapshot};
+use tuple::{Parsed, Tuple, L3, L4};
+
+/// A `fmt::Write` into a fixed array that fails once full, like a `seq_file` page.
+struct FixedBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> FixedBuf<N> {
+    fn new() -> Self {
+        FixedBuf {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the prefix is valid UTF-8.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> Write for FixedBuf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// A 32-bit value taken from `data` at `i` (cyclically; 0 for empty input), to drive the
+/// non-packet inputs (status bits, clocks) from the fuzzer's bytes.
+fn word(data: &[u8], i: usize) -> u32 {
+    if data.is_empty() {
+        return 0;
+    }
+    let b = |k: usize| data[(i + k) % data.len()];
+    u32::from_be_bytes([b(0), b(1), b(2), b(3)])
+}
+
+/// Fuzz entry point (`host/fuzz`, target `parse`): runs the packet parsers on `data` with the
+/// network header at offsets 0 and 1, then everything that consumes their results, and
+/// asserts the invariants the kernel module relies on. Panics on a violation.
+pub fn fuzz_parse(data: &[u8]) {
+    for nhoff in [0, 1] {
+        if let Ok(p) = tuple::parse_ipv4(data, nhoff) {
+            check_parsed(data, nhoff, &p, 20);
+        }
+        if let Ok(p) = tuple::parse_ipv6(data, nhoff) {
+            check_parsed(data, nhoff, &p, 40);
+        }
+        for l3 in [L3::Ipv4, L3::Ipv6] {
+            if let Ok(t) = tuple::inner_tuple(data, l3, nhoff) {
+                check_tuple(data, &t);
+            }
+        }
+    }
+    check_clock(data);
+}
+
+/// Invariants of a parsed packet whose network header (of at least `min_hdr` bytes) starts
+/// at `nhoff`.
+fn check_parsed(data: &[u8], nhoff: usize, p: &Parsed, min_hdr: usize) {
+    assert!(
+        p.dataoff >= nhoff + min_hdr,
+        "transport header inside the IP header"
+    );
+    let need = match p.tuple.l4 {
+        L4::Ports { .. } => 4,
+        L4::Icmp { .. } => 8,
+        L4::Gre { .. } | L4::Generic => 0,
+    };
+    if need != 0 {
+        assert!(
+            p.dataoff + need <= data.len(),
+            "tuple read beyond the packet"
+        );
+    }
+    if p.tuple.l3 == L3::Ipv4 {
+        assert!(
+            p.dataoff <= data.len(),
+            "IPv4 transport offset beyond the packet"
+        );
+    }
+    match tuple::icmp_verdict(data, nhoff, p) {
+        tuple::IcmpVerdict::Related(key) => {
+            assert!(matches!(p.tuple.l4, L4::Icmp { .. }));
+            assert!(key.invert().is_some(), "related key not invertible");
+            check_tuple(data, &key);
+        }
+        tuple::IcmpVerdict::Track | tuple::IcmpVerdict::Untracked => {}
+        tuple::IcmpVerdict::Invalid => assert!(matches!(p.tuple.l4, L4::Icmp { .. })),
+    }
+    check_l4(data, p);
+    check_tuple(data, &p.tuple);
+}
+
+/// Invariants of the UDP/UDP-Lite header checks and of the protocol trackers.
+fn check_l4(data: &[u8], p: &Parsed) {
+    use proto_udp::Checksum;
+    let udplen = data.len().saturating_sub(p.dataoff);
+    let checked = match p.tuple.proto {
+        tuple::IPPROTO_UDP => Some(proto_udp::udp_error(data, p.dataoff)),
+        tuple::IPPROTO_UDPLITE => Some(proto_udp::udplite_error(data, p.dataoff)),
+        _ => None,
+    };
+    match checked {
+        Some(Ok(ck)) => {
+            assert!(udplen >= proto_udp::UDP_HDR_LEN);
+            if let Checksum::Partial(cov) = ck {
+                assert!((proto_udp::UDP_HDR_LEN..=udplen).contains(&cov));
+            }
+        }
+        Some(Err(e)) => assert!(!e.msg().is_empty()),
+        None => {}
+    }
+
+    let t = conn::Timeouts::defaults();
+    let status = word(data, 0) & 0xffff;
+    let jiffies = (u64::from(word(data, 4)) << 8) | u64::from(word(data, 8) & 0xff);
+    let hz = 1 + (word(data, 12) % 1000);
+    let mut st = proto_udp::UdpState {
+        stream_ts: u64::from(word(data, 16)),
+    };
+    let before = st;
+    let a = proto_udp::udp_packet(&mut st, status, jiffies, hz, &t);
+    assert_eq!(a.verdict, conn::Verdict::Accept);
+    assert!(a.refresh.is_some());
+    if a.set_assured {
+        assert_eq!(status & conn::IPS_SEEN_REPLY, conn::IPS_SEEN_REPLY);
+        assert_eq!(status & (conn::IPS_ASSURED | conn::IPS_NAT_CLASH), 0);
+    }
+    if status & conn::IPS_CONFIRMED != 0 {
+        assert_eq!(st, before, "confirmed UDP state written");
+    }
+    let a = proto_udp::udplite_packet(status, hz, &t);
+    assert!(!a.set_assured || status & conn::IPS_NAT_CLASH == 0);
+    if let L4::Icmp { ty, .. } = p.tuple.l4 {
+        let a = proto_icmp::icmp_packet(p.tuple.l3, ty, hz, &t);
+        assert_eq!(
+            a.verdict == conn::Verdict::Accept,
+            proto_icmp::icmp_new_ok(p.tuple.l3, ty)
+        );
+        let a = proto_icmp::icmpv6_packet(p.tuple.l3, ty, status, hz, &t);
+        if status & conn::IPS_CONFIRMED == 0 {
+            assert_eq!(
+                a.verdict == conn::Verdict::Accept,
+                proto_icmp::icmpv6_new_ok(p.tuple.l3, ty)
+            );
+        }
+    }
+    assert!(proto_generic::generic_packet(hz, &t).refresh.is_some());
+}
+
+/// Invariants of a tuple: inversion is an involution, printing and the `/proc` line never
+/// fail and have the expected shape.
+fn check_tuple(data: &[u8], t: &Tuple) {
+    let mut b = FixedBuf::<256>::new();
+    tuple::print_tuple(&mut b, t).expect("print_tuple overflowed 256 bytes");
+    let s = b.as_str();
+    assert!(s.starts_with("src=") && s.ends_with(' ') && s.is_ascii());
+
+    let Some(reply) = t.invert() else {
+        return;
+    };
+    assert_eq!(reply.invert(), Some(*t), "invert is not an involution");
+
+    let status = word(data, 20) & 0xffff;
+    let now = word(data, 24);
+    let timeout = word(data, 28);
+    let secs = conn::expires_in_secs(timeout, now, 250);
+    assert!(secs >= 0);
+    let acct = (status & 1 != 0).then(|| {
+        let c = Counter {
+            packets: u64::from(word(data, 32)),
+            bytes: u64::MAX,
+        };
+        [c, c]
+    });
+    let snap = Snapshot {
+        original: *t,
+        reply,
+        status,
+        secs: if status & 2 != 0 { i64::MIN } else { secs },
+        l4: match status & 0x3000 {
+            0 => L4Info::None,
+            0x1000 => L4Info::State("ESTABLISHED"),
+            _ => L4Info::Gre {
+                timeout: u32::MAX,
+                stream_timeout: now,
+            },
+        },
+        acct,
+        mark: word(data, 36),
+        zone: conn::Zone {
+            id: (word(data, 40) >> 16) as u16,
+            dir: (word(data, 40) & 3) as u8,
+        },
+        delta_time: (status & 4 != 0).then_some(u64::MAX),
+        use_count: u32::MAX,
+    };
+    let mut line = FixedBuf::<1024>::new();
+    proc_line::write_line(&mut line, &snap).expect("proc line overflowed 1024 bytes");
+    let l = line.as_str();
+    assert!(l.starts_with(tuple::l3_name(t.l3.num())));
+    assert!(l.ends_with('\n') && l.matches('\n').count() == 1);
+    assert!(l.contains(" use=4294967295\n"));
+    assert_eq!(
+        l.contains("[UNREPLIED] "),
+        status & conn::IPS_SEEN_REPLY == 0
+    );
+}
+
+/// Invariants of the jiffies helpers.
+fn check_clock(data: &[u8]) {
+    let (a, b) = (word(data, 0), word(data, 4));
+    // Exactly 2^31 apart, each is "after" the other, as in the kernel.
+    if a.wrapping_sub(b) != 0x8000_0000 {
+        assert!(!(conn::time_after(a, b) && conn::time_after(b, a)));
+    }
+    assert_eq!(conn::is_expired(a, b), conn::expires(a, b) == 0);
+    let extra = word(data, 8) & 0x7fff_ffff;
+    let confirmed = conn::refreshed_timeout(conn::IPS_CONFIRMED, b, extra);
+    assert_eq!(confirmed.map(|t| conn::expires(t, b)), Some(extra));
+    assert_eq!(
+        conn::refreshed_timeout(0, b, extra).map(|t| conn::confirmed_timeout(t, b)),
+        confirmed
+    );
+    assert_eq!(
+        conn::refreshed_timeout(conn::IPS_FIXED_TIMEOUT | conn::IPS_CONFIRMED, b, extra),
+        None
+    );
+}

@@ -18,6 +18,9 @@
 #include <net/net_namespace.h>
 #include <net/netfilter/ipv4/nf_defrag_ipv4.h>
 #include <net/netfilter/ipv6/nf_defrag_ipv6.h>
+#include <linux/rculist_nulls.h>
+#include <linux/siphash.h>
+#include <linux/slab.h>
 #include <kunit/test.h>
 
 /*
@@ -55,6 +58,71 @@ void rct_this_cpu_inc_u32(u32 __percpu *ptr);
 
 /* The netns of a hook invocation. */
 struct net *rct_hook_state_net(const struct nf_hook_state *state);
+
+/* RCU and hlist_nulls, as used by the connection table. */
+void rct_rcu_read_lock(void);
+void rct_rcu_read_unlock(void);
+void rct_hnulls_init(struct hlist_nulls_head *head, unsigned long nulls);
+struct hlist_nulls_node *rct_hnulls_first_rcu(struct hlist_nulls_head *head);
+struct hlist_nulls_node *rct_hnulls_next_rcu(struct hlist_nulls_node *node);
+bool rct_is_a_nulls(const struct hlist_nulls_node *node);
+unsigned long rct_get_nulls_value(const struct hlist_nulls_node *node);
+void rct_hnulls_add_head_rcu(struct hlist_nulls_node *node, struct hlist_nulls_head *head);
+void rct_hnulls_del_rcu(struct hlist_nulls_node *node);
+
+/* The hash table: buckets, striped bucket locks (as nf_conntrack_locks), hashing. */
+#define RCT_LOCKS 1024
+struct hlist_nulls_head *rct_alloc_hashtable(unsigned int size);
+void rct_free_hashtable(struct hlist_nulls_head *table);
+unsigned int rct_htable_size_param(void);
+unsigned long rct_totalram_pages(void);
+void rct_locks_init(void);
+void rct_lock_bucket(unsigned int bucket);
+void rct_unlock_bucket(unsigned int bucket);
+void rct_double_lock(unsigned int h1, unsigned int h2);
+void rct_double_unlock(unsigned int h1, unsigned int h2);
+void rct_local_bh_disable(void);
+void rct_local_bh_enable(void);
+void rct_hash_init(void);
+u32 rct_hash(const void *key, unsigned int len, u32 zone, const struct net *net);
+
+/* Per-CPU unconfirmed lists: a lock and a list per CPU. */
+struct rct_pcpu_list {
+	spinlock_t lock;
+	struct hlist_nulls_head head;
+};
+struct rct_pcpu_list __percpu *rct_pcpu_lists_alloc(unsigned long nulls);
+struct rct_pcpu_list *rct_pcpu_list_this(struct rct_pcpu_list __percpu *lists);
+void rct_pcpu_list_lock(struct rct_pcpu_list *list);
+void rct_pcpu_list_unlock(struct rct_pcpu_list *list);
+unsigned int rct_smp_processor_id(void);
+
+/* Entries come from a slab cache of their own, SLAB_TYPESAFE_BY_RCU like nf_conn's. */
+struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align);
+void *rct_cache_alloc(struct kmem_cache *cache);
+void rct_cache_free(struct kmem_cache *cache, void *obj);
+unsigned int rct_cache_object_size(struct kmem_cache *cache);
+
+/* Time and scheduling. */
+u32 rct_jiffies32(void);
+u64 rct_jiffies64(void);
+u32 rct_random_below(u32 ceil);
+unsigned int rct_hz(void);
+void rct_cond_resched(void);
+void rct_sleep_jiffies(unsigned long j);
+
+/* The garbage collector's deferred work; Rust's rct_gc_run returns the next delay. */
+unsigned long rct_gc_run(void);
+void rct_gc_start(void);
+void rct_gc_stop(void);
+
+/* Transport checksums, verified as nf_conntrack does (len 0: the whole packet). */
+bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dataoff,
+			u8 protocol, u8 family, unsigned int len);
+
+/* Hook context. */
+bool rct_hook_in_loopback(const struct nf_hook_state *state);
+void rct_warn_table_full(void);
 
 /* KUnit support: skbs built from bytes, and failures reported to the current test. */
 struct sk_buff *rct_kunit_build_skb(const u8 *data, unsigned int len, unsigned int linear,

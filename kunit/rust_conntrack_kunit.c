@@ -21,6 +21,13 @@ RCT_CASE(percpu_counters_sum)
 RCT_CASE(hooks_count_per_hook)
 RCT_CASE(hooks_count_invalid)
 RCT_CASE(init_net_has_state)
+RCT_CASE(table_insert_lookup_delete)
+RCT_CASE(unconfirmed_then_confirmed)
+RCT_CASE(clash_resolution)
+RCT_CASE(nulls_restart)
+RCT_CASE(gc_reaps_expired)
+RCT_CASE(early_drop_unassured_only)
+RCT_CASE(full_table_drops)
 
 static struct kunit_case rct_skb_cases[] = {
 	KUNIT_CASE(skb_ipv4_udp_linear),
@@ -48,4 +55,20 @@ static struct kunit_suite rct_core_suite = {
 	.test_cases = rct_core_cases,
 };
 
-kunit_test_suites(&rct_skb_suite, &rct_core_suite);
+static struct kunit_case rct_table_cases[] = {
+	KUNIT_CASE(table_insert_lookup_delete),
+	KUNIT_CASE(unconfirmed_then_confirmed),
+	KUNIT_CASE(clash_resolution),
+	KUNIT_CASE(nulls_restart),
+	KUNIT_CASE(gc_reaps_expired),
+	KUNIT_CASE(early_drop_unassured_only),
+	KUNIT_CASE(full_table_drops),
+	{}
+};
+
+static struct kunit_suite rct_table_suite = {
+	.name = "rust_conntrack_table",
+	.test_cases = rct_table_cases,
+};
+
+kunit_test_suites(&rct_skb_suite, &rct_core_suite, &rct_table_suite);

@@ -5,6 +5,11 @@
  * here; see rust_conntrack.rs.
  */
 #include <rust_conntrack.h>
+#include <linux/mm.h>
+#include <linux/moduleparam.h>
+#include <linux/random.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 #include <net/netns/generic.h>
 
 unsigned int rct_net_id __read_mostly;
@@ -124,6 +129,289 @@ void rct_this_cpu_inc_u32(u32 __percpu *ptr)
 struct net *rct_hook_state_net(const struct nf_hook_state *state)
 {
 	return state->net;
+}
+
+bool rct_hook_in_loopback(const struct nf_hook_state *state)
+{
+	return state->in && (state->in->flags & IFF_LOOPBACK);
+}
+
+void rct_warn_table_full(void)
+{
+	net_warn_ratelimited("rust_conntrack: table full, dropping packet\n");
+}
+
+void rct_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void rct_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+void rct_hnulls_init(struct hlist_nulls_head *head, unsigned long nulls)
+{
+	INIT_HLIST_NULLS_HEAD(head, nulls);
+}
+
+struct hlist_nulls_node *rct_hnulls_first_rcu(struct hlist_nulls_head *head)
+{
+	return rcu_dereference_raw(hlist_nulls_first_rcu(head));
+}
+
+struct hlist_nulls_node *rct_hnulls_next_rcu(struct hlist_nulls_node *node)
+{
+	return rcu_dereference_raw(hlist_nulls_next_rcu(node));
+}
+
+bool rct_is_a_nulls(const struct hlist_nulls_node *node)
+{
+	return is_a_nulls(node);
+}
+
+unsigned long rct_get_nulls_value(const struct hlist_nulls_node *node)
+{
+	return get_nulls_value(node);
+}
+
+void rct_hnulls_add_head_rcu(struct hlist_nulls_node *node, struct hlist_nulls_head *head)
+{
+	hlist_nulls_add_head_rcu(node, head);
+}
+
+void rct_hnulls_del_rcu(struct hlist_nulls_node *node)
+{
+	hlist_nulls_del_rcu(node);
+}
+
+/* Like nf_conntrack's hashsize: 0 picks the size from the memory size. */
+static unsigned int rct_hashsize;
+module_param_named(hashsize, rct_hashsize, uint, 0400);
+MODULE_PARM_DESC(hashsize, "number of hash buckets (default: from memory size, as nf_conntrack)");
+
+unsigned int rct_htable_size_param(void)
+{
+	return rct_hashsize;
+}
+
+unsigned long rct_totalram_pages(void)
+{
+	return totalram_pages();
+}
+
+struct hlist_nulls_head *rct_alloc_hashtable(unsigned int size)
+{
+	struct hlist_nulls_head *table;
+	unsigned int i;
+
+	table = kvcalloc(size, sizeof(*table), GFP_KERNEL);
+	if (!table)
+		return NULL;
+	/* Each chain ends in its own bucket index, so a lookup can tell when a
+	 * recycled entry led it into another chain. */
+	for (i = 0; i < size; i++)
+		INIT_HLIST_NULLS_HEAD(&table[i], i);
+	return table;
+}
+
+void rct_free_hashtable(struct hlist_nulls_head *table)
+{
+	kvfree(table);
+}
+
+static spinlock_t rct_locks[RCT_LOCKS];
+
+void rct_locks_init(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < RCT_LOCKS; i++)
+		spin_lock_init(&rct_locks[i]);
+}
+
+/* Bucket locks are taken with BHs disabled by the caller (rct_local_bh_disable). */
+void rct_lock_bucket(unsigned int bucket)
+{
+	spin_lock(&rct_locks[bucket % RCT_LOCKS]);
+}
+
+void rct_unlock_bucket(unsigned int bucket)
+{
+	spin_unlock(&rct_locks[bucket % RCT_LOCKS]);
+}
+
+/* nf_conntrack_double_lock: the lower lock first, so two CPUs never wait on each other. */
+void rct_double_lock(unsigned int h1, unsigned int h2)
+{
+	h1 %= RCT_LOCKS;
+	h2 %= RCT_LOCKS;
+	if (h1 <= h2) {
+		spin_lock(&rct_locks[h1]);
+		if (h1 != h2)
+			spin_lock_nested(&rct_locks[h2], SINGLE_DEPTH_NESTING);
+	} else {
+		spin_lock(&rct_locks[h2]);
+		spin_lock_nested(&rct_locks[h1], SINGLE_DEPTH_NESTING);
+	}
+}
+
+void rct_double_unlock(unsigned int h1, unsigned int h2)
+{
+	h1 %= RCT_LOCKS;
+	h2 %= RCT_LOCKS;
+	if (h1 != h2)
+		spin_unlock(&rct_locks[h1]);
+	spin_unlock(&rct_locks[h2]);
+}
+
+void rct_local_bh_disable(void)
+{
+	local_bh_disable();
+}
+
+void rct_local_bh_enable(void)
+{
+	local_bh_enable();
+}
+
+static siphash_aligned_key_t rct_hash_rnd;
+
+void rct_hash_init(void)
+{
+	get_random_bytes(&rct_hash_rnd, sizeof(rct_hash_rnd));
+}
+
+/* hash_conntrack_raw: a keyed hash of the tuple, salted with the zone and the netns. */
+u32 rct_hash(const void *key, unsigned int len, u32 zone, const struct net *net)
+{
+	siphash_key_t k = rct_hash_rnd;
+
+	k.key[0] ^= zone;
+	k.key[1] ^= net_hash_mix(net);
+	return siphash(key, len, &k);
+}
+
+struct rct_pcpu_list __percpu *rct_pcpu_lists_alloc(unsigned long nulls)
+{
+	struct rct_pcpu_list __percpu *lists;
+	int cpu;
+
+	lists = alloc_percpu(struct rct_pcpu_list);
+	if (!lists)
+		return NULL;
+	for_each_possible_cpu(cpu) {
+		struct rct_pcpu_list *l = per_cpu_ptr(lists, cpu);
+
+		spin_lock_init(&l->lock);
+		INIT_HLIST_NULLS_HEAD(&l->head, nulls);
+	}
+	return lists;
+}
+
+struct rct_pcpu_list *rct_pcpu_list_this(struct rct_pcpu_list __percpu *lists)
+{
+	return raw_cpu_ptr(lists);
+}
+
+void rct_pcpu_list_lock(struct rct_pcpu_list *list)
+{
+	spin_lock_bh(&list->lock);
+}
+
+void rct_pcpu_list_unlock(struct rct_pcpu_list *list)
+{
+	spin_unlock_bh(&list->lock);
+}
+
+unsigned int rct_smp_processor_id(void)
+{
+	return raw_smp_processor_id();
+}
+
+struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align)
+{
+	return kmem_cache_create(name, size, align, SLAB_TYPESAFE_BY_RCU | SLAB_HWCACHE_ALIGN,
+				 NULL);
+}
+
+void *rct_cache_alloc(struct kmem_cache *cache)
+{
+	return kmem_cache_alloc(cache, GFP_ATOMIC);
+}
+
+void rct_cache_free(struct kmem_cache *cache, void *obj)
+{
+	kmem_cache_free(cache, obj);
+}
+
+unsigned int rct_cache_object_size(struct kmem_cache *cache)
+{
+	return kmem_cache_size(cache);
+}
+
+u32 rct_jiffies32(void)
+{
+	return (u32)jiffies;
+}
+
+u64 rct_jiffies64(void)
+{
+	return jiffies;
+}
+
+u32 rct_random_below(u32 ceil)
+{
+	return get_random_u32_below(ceil);
+}
+
+bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dataoff,
+			u8 protocol, u8 family, unsigned int len)
+{
+	if (len)
+		return !nf_checksum_partial(skb, hook, dataoff, len, protocol, family);
+	return !nf_checksum(skb, hook, dataoff, protocol, family);
+}
+
+unsigned int rct_hz(void)
+{
+	return HZ;
+}
+
+void rct_cond_resched(void)
+{
+	cond_resched();
+}
+
+void rct_sleep_jiffies(unsigned long j)
+{
+	schedule_timeout_uninterruptible(j);
+}
+
+/* One collector for the whole table, as nf_conntrack's gc_worker. */
+static struct delayed_work rct_gc_dwork;
+static bool rct_gc_exiting;
+
+static void rct_gc_work(struct work_struct *work)
+{
+	unsigned long next = rct_gc_run();
+
+	if (!READ_ONCE(rct_gc_exiting))
+		queue_delayed_work(system_power_efficient_wq, &rct_gc_dwork, next);
+}
+
+void rct_gc_start(void)
+{
+	WRITE_ONCE(rct_gc_exiting, false);
+	INIT_DELAYED_WORK(&rct_gc_dwork, rct_gc_work);
+	queue_delayed_work(system_power_efficient_wq, &rct_gc_dwork, HZ);
+}
+
+void rct_gc_stop(void)
+{
+	WRITE_ONCE(rct_gc_exiting, true);
+	cancel_delayed_work_sync(&rct_gc_dwork);
 }
 
 #if IS_ENABLED(CONFIG_KUNIT)

@@ -8,12 +8,14 @@
 //! pernet set-up of the initial netns.
 
 use crate::bindings;
-use crate::conntrack::{Family, Hook, HookRole, NetState, Verdict};
+use crate::conntrack::{Clock, Family, Hook, HookCtx, HookRole, NetState, Verdict};
+use crate::entry::{ConnRef, EntryCache};
 use crate::netns::Net;
 use crate::percpu::PerCpuCounters;
 use crate::skb::SkBuff;
 use crate::stat::Stat;
-use crate::tuple::{parse_ipv4, parse_ipv6, Addr, Tuple, L3, L4};
+use crate::table::{global, Table};
+use crate::tuple::{parse_ipv4, parse_ipv6, Addr, Dir, Tuple, L3, L4};
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -109,13 +111,30 @@ const B4: [u8; 4] = [10, 0, 0, 2];
 const A6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 const B6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
 
-/// An IPv4 header for `payload` bytes of `proto` from A4 to B4.
+/// The Internet checksum of `data`, ready to store.
+fn csum(data: &[u8]) -> [u8; 2] {
+    let mut sum = 0u32;
+    for pair in data.chunks(2) {
+        let hi = pair.first().copied().unwrap_or(0);
+        let lo = pair.get(1).copied().unwrap_or(0);
+        sum += u32::from(u16::from_be_bytes([hi, lo]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    (!(sum as u16)).to_be_bytes()
+}
+
+/// An IPv4 header for `payload` bytes of `proto` from A4 to B4, checksummed: the
+/// transport checksum checks at PRE_ROUTING sum the header too.
 fn ipv4_header(proto: u8, payload: usize) -> [u8; 20] {
     let total = (20 + payload as u16).to_be_bytes();
     let mut h = [0u8; 20];
     h[..12].copy_from_slice(&[0x45, 0, total[0], total[1], 0, 1, 0, 0, 64, proto, 0, 0]);
     h[12..16].copy_from_slice(&A4);
     h[16..20].copy_from_slice(&B4);
+    let c = csum(&h);
+    h[10..12].copy_from_slice(&c);
     h
 }
 
@@ -132,6 +151,8 @@ fn ipv4_icmp_echo() -> [u8; 28] {
     let mut p = [0u8; 28];
     p[..20].copy_from_slice(&ipv4_header(1, 8));
     p[20..].copy_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 1]);
+    let c = csum(&p[20..]);
+    p[22..24].copy_from_slice(&c);
     p
 }
 
@@ -319,6 +340,22 @@ unsafe extern "C" fn rct_kunit_percpu_counters_sum(test: *mut bindings::kunit) {
     expect!(t, c.read_cpu(crate::percpu::nr_cpu_ids()).is_none());
 }
 
+/// A hook context at `hook` for `skb`, at jiffies `now`.
+fn ctx(hook: Hook, family: Family, skb: &TestSkb, now: u32) -> HookCtx {
+    HookCtx {
+        hook,
+        family,
+        nhoff: 0,
+        cookie: skb.0.as_ptr() as usize,
+        in_loopback: false,
+        clock: Clock {
+            now,
+            jiffies: u64::from(now),
+            hz: 100,
+        },
+    }
+}
+
 /// KUnit case `hooks_count_per_hook`.
 ///
 /// # Safety
@@ -330,8 +367,8 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     let Some(t) = (unsafe { Test::from_raw(test) }) else {
         return;
     };
-    let Ok(ct) = NetState::new() else {
-        return t.fail(concat!(file!(), "\0"), line!(), "allocation failed\0");
+    let Some(ct) = test_state(&t) else {
+        return;
     };
     let (p4, p6) = (ipv4_udp(), ipv6_tcp_syn());
     let (Some(s4), Some(s6)) = (
@@ -340,56 +377,42 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     ) else {
         return t.fail(concat!(file!(), "\0"), line!(), "skb allocation failed\0");
     };
+    // TCP is not tracked yet: these count only their hook.
     let calls = [
-        (
-            HookRole::Track,
-            Family::Ipv4,
-            Hook::PreRouting,
-            &s4,
-            Stat::InPreRouting,
-        ),
         (
             HookRole::Track,
             Family::Ipv6,
             Hook::LocalOut,
-            &s6,
             Stat::InLocalOut,
         ),
         (
             HookRole::Helper,
-            Family::Ipv4,
+            Family::Ipv6,
             Hook::PostRouting,
-            &s4,
             Stat::HelperPostRouting,
         ),
         (
             HookRole::Helper,
             Family::Ipv6,
             Hook::LocalIn,
-            &s6,
             Stat::HelperLocalIn,
         ),
         (
             HookRole::Confirm,
             Family::Ipv6,
             Hook::PostRouting,
-            &s6,
             Stat::ConfirmPostRouting,
         ),
         (
             HookRole::Confirm,
-            Family::Ipv4,
+            Family::Ipv6,
             Hook::LocalIn,
-            &s4,
             Stat::ConfirmLocalIn,
         ),
     ];
-    for (i, (role, family, hook, skb, stat)) in calls.into_iter().enumerate() {
-        expect_eq!(
-            t,
-            ct.hook(role, family, hook, skb.skb(), 0),
-            Verdict::Accept
-        );
+    for (i, (role, family, hook, stat)) in calls.into_iter().enumerate() {
+        let v = ct.hook(role, s6.skb(), &ctx(hook, family, &s6, 1000));
+        expect_eq!(t, v, Verdict::Accept);
         let sum = ct.stats_sum();
         expect_eq!(t, sum[stat as usize], 1);
         // Exactly one counter moved per call, and no packet was invalid.
@@ -397,12 +420,30 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     }
     // A combination that is not one of our registrations counts nothing.
     let before = ct.stats_sum();
-    expect_eq!(
-        t,
-        ct.hook(HookRole::Track, Family::Ipv4, Hook::LocalIn, s4.skb(), 0),
-        Verdict::Accept
+    let v = ct.hook(
+        HookRole::Track,
+        s4.skb(),
+        &ctx(Hook::LocalIn, Family::Ipv4, &s4, 1000),
     );
+    expect_eq!(t, v, Verdict::Accept);
     expect_eq!(t, ct.stats_sum(), before);
+    // UDP at PRE_ROUTING, then LOCAL_IN: a new entry, then confirmed.
+    ct.hook(
+        HookRole::Track,
+        s4.skb(),
+        &ctx(Hook::PreRouting, Family::Ipv4, &s4, 1000),
+    );
+    expect_eq!(t, ct.stats_sum()[Stat::InPreRouting as usize], 1);
+    expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (1, 1));
+    ct.hook(
+        HookRole::Confirm,
+        s4.skb(),
+        &ctx(Hook::LocalIn, Family::Ipv4, &s4, 1000),
+    );
+    expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (1, 0));
+    expect_eq!(t, ct.stats_sum()[Stat::Insert as usize], 1);
+    // Dropping the state removes its entries from the table.
+    drop(ct);
 }
 
 /// KUnit case `hooks_count_invalid`.
@@ -416,8 +457,8 @@ unsafe extern "C" fn rct_kunit_hooks_count_invalid(test: *mut bindings::kunit) {
     let Some(t) = (unsafe { Test::from_raw(test) }) else {
         return;
     };
-    let Ok(ct) = NetState::new() else {
-        return t.fail(concat!(file!(), "\0"), line!(), "allocation failed\0");
+    let Some(ct) = test_state(&t) else {
+        return;
     };
     let mut bad = ipv4_udp();
     bad[0] = 0x43; // IHL 3.
@@ -425,23 +466,469 @@ unsafe extern "C" fn rct_kunit_hooks_count_invalid(test: *mut bindings::kunit) {
         return t.fail(concat!(file!(), "\0"), line!(), "skb allocation failed\0");
     };
     // Invalid packets are counted and accepted, never dropped.
-    let v = ct.hook(
-        HookRole::Track,
-        Family::Ipv4,
-        Hook::PreRouting,
-        skb.skb(),
-        0,
-    );
-    expect_eq!(t, v, Verdict::Accept);
+    let c = ctx(Hook::PreRouting, Family::Ipv4, &skb, 1000);
+    expect_eq!(t, ct.hook(HookRole::Track, skb.skb(), &c), Verdict::Accept);
     let sum = ct.stats_sum();
     expect_eq!(t, sum[Stat::Invalid as usize], 1);
     expect_eq!(t, sum[Stat::InPreRouting as usize], 1);
+    expect_eq!(t, ct.entry_count(), 0);
     // Only the tracking hooks judge packets.
-    ct.hook(HookRole::Confirm, Family::Ipv4, Hook::LocalIn, skb.skb(), 0);
+    let c = ctx(Hook::LocalIn, Family::Ipv4, &skb, 1000);
+    ct.hook(HookRole::Confirm, skb.skb(), &c);
     expect_eq!(t, ct.stats_sum()[Stat::Invalid as usize], 1);
-    // A network header before skb->data cannot be read: counted invalid by the hook glue.
-    ct.count_invalid();
+    // A UDP length field beyond the packet (`udp_error`): invalid, no entry.
+    let mut long = ipv4_udp();
+    long[25] = 100;
+    let Some(skb) = TestSkb::new(&long, long.len(), Family::Ipv4) else {
+        return t.fail(concat!(file!(), "\0"), line!(), "skb allocation failed\0");
+    };
+    let c = ctx(Hook::PreRouting, Family::Ipv4, &skb, 1000);
+    ct.hook(HookRole::Track, skb.skb(), &c);
     expect_eq!(t, ct.stats_sum()[Stat::Invalid as usize], 2);
+    expect_eq!(t, ct.entry_count(), 0);
+}
+
+/// A netns state for a test, in the initial netns. Boxed, as the module's are: entries
+/// point at their state, so it must not move while it has any.
+fn test_state(t: &Test) -> Option<KBox<NetState>> {
+    let state = NetState::new(Net::init_net()).and_then(|s| Ok(KBox::new(s, GFP_KERNEL)?));
+    if state.is_err() {
+        t.fail(concat!(file!(), "\0"), line!(), "allocation failed\0");
+    }
+    state.ok()
+}
+
+/// A test table of `size` buckets with the global entry cache.
+fn test_table(t: &Test, size: u32) -> Option<(Table, &'static EntryCache)> {
+    let (Ok(table), Some(g)) = (Table::new(size), global()) else {
+        t.fail(concat!(file!(), "\0"), line!(), "no table\0");
+        return None;
+    };
+    Some((table, &g.cache))
+}
+
+/// UDP 10.0.0.1:`sport` -> 10.0.0.2:53, optionally as the reply 10.0.0.2:53 -> 10.0.0.1.
+fn udp_flow(sport: u16, reply: bool) -> [u8; 28] {
+    let mut p = ipv4_udp();
+    p[20..22].copy_from_slice(&sport.to_be_bytes());
+    if reply {
+        let (src, dst): ([u8; 4], [u8; 4]) = (A4, B4);
+        p[12..16].copy_from_slice(&dst);
+        p[16..20].copy_from_slice(&src);
+        p[20..22].copy_from_slice(&53u16.to_be_bytes());
+        p[22..24].copy_from_slice(&sport.to_be_bytes());
+    }
+    p
+}
+
+/// Tracks `pkt` at PRE_ROUTING and confirms it at LOCAL_IN in `table`, at `now`.
+fn pass(
+    ct: &NetState,
+    table: &Table,
+    cache: &EntryCache,
+    max: u32,
+    pkt: &[u8],
+    now: u32,
+) -> Option<(Verdict, Verdict)> {
+    let skb = TestSkb::new(pkt, pkt.len(), Family::Ipv4)?;
+    let v1 = ct.track(
+        table,
+        cache,
+        max,
+        skb.skb(),
+        &ctx(Hook::PreRouting, Family::Ipv4, &skb, now),
+    );
+    let v2 = ct.confirm(
+        table,
+        skb.skb(),
+        &ctx(Hook::LocalIn, Family::Ipv4, &skb, now),
+    );
+    Some((v1, v2))
+}
+
+fn find(ct: &NetState, table: &Table, tuple: &Tuple, now: u32) -> Option<(ConnRef, Dir)> {
+    let key = tuple.key();
+    table.find(ct, &key, Table::hash(&key, Net::init_net().as_ptr()), now)
+}
+
+/// KUnit case `table_insert_lookup_delete`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_table_insert_lookup_delete(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    let flow = udp4_tuple();
+    expect!(t, find(&ct, &table, &flow, 1000).is_none());
+    expect_eq!(
+        t,
+        pass(&ct, &table, cache, 0, &udp_flow(1234, false), 1000),
+        Some((Verdict::Accept, Verdict::Accept))
+    );
+    match find(&ct, &table, &flow, 1000) {
+        Some((c, dir)) => {
+            expect_eq!(t, dir, Dir::Original);
+            // The table's reference and ours.
+            expect_eq!(t, c.refcount(), 2);
+            expect!(t, c.is_confirmed() && !c.seen_reply() && !c.is_assured());
+            // Relative 30 s became absolute at confirmation.
+            expect_eq!(t, c.timeout(), 1000 + 30 * 100);
+        }
+        None => expect!(t, false),
+    }
+    // The reply finds the same entry in the other direction, and marks it replied.
+    expect_eq!(
+        t,
+        pass(&ct, &table, cache, 0, &udp_flow(1234, true), 1100),
+        Some((Verdict::Accept, Verdict::Accept))
+    );
+    let Some(inverse) = flow.invert() else {
+        return expect!(t, false);
+    };
+    let Some((c, dir)) = find(&ct, &table, &inverse, 1100) else {
+        return expect!(t, false);
+    };
+    expect_eq!(t, dir, Dir::Reply);
+    expect!(t, c.seen_reply());
+    expect_eq!(t, ct.entry_count(), 1);
+    // Delete: gone from lookups at once, freed with the last reference.
+    expect!(t, table.kill(&c));
+    expect!(t, !table.kill(&c));
+    expect!(t, find(&ct, &table, &flow, 1100).is_none());
+    expect_eq!(t, (c.refcount(), ct.entry_count()), (1, 1));
+    drop(c);
+    expect_eq!(t, ct.entry_count(), 0);
+    ct.flush(&table);
+}
+
+/// KUnit case `unconfirmed_then_confirmed`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_unconfirmed_then_confirmed(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    let pkt = udp_flow(4000, false);
+    let (Some(a), Some(b)) = (
+        TestSkb::new(&pkt, pkt.len(), Family::Ipv4),
+        TestSkb::new(&pkt, pkt.len(), Family::Ipv4),
+    ) else {
+        return expect!(t, false);
+    };
+    let ca = ctx(Hook::PreRouting, Family::Ipv4, &a, 500);
+    ct.track(&table, cache, 0, a.skb(), &ca);
+    // Unconfirmed: counted, listed, invisible to lookups.
+    expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (1, 1));
+    let Ok(parsed) = parse_ipv4(&pkt[..], 0) else {
+        return expect!(t, false);
+    };
+    expect!(t, find(&ct, &table, &parsed.tuple, 500).is_none());
+    // Another skb's confirm does not take this packet's entry.
+    let cb = ctx(Hook::LocalIn, Family::Ipv4, &b, 500);
+    expect_eq!(t, ct.confirm(&table, b.skb(), &cb), Verdict::Accept);
+    expect_eq!(t, ct.unconfirmed_count(), 1);
+    // Its own confirm does.
+    let ca = ctx(Hook::LocalIn, Family::Ipv4, &a, 500);
+    expect_eq!(t, ct.confirm(&table, a.skb(), &ca), Verdict::Accept);
+    expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (1, 0));
+    expect!(t, find(&ct, &table, &parsed.tuple, 500).is_some());
+    // A new entry whose packet never reaches confirm is reaped when the next one is listed
+    // on the CPU: here by age, 31 s later.
+    let other = udp_flow(4001, false);
+    let late = udp_flow(4002, false);
+    let (Some(o), Some(l)) = (
+        TestSkb::new(&other, other.len(), Family::Ipv4),
+        TestSkb::new(&late, late.len(), Family::Ipv4),
+    ) else {
+        return expect!(t, false);
+    };
+    ct.track(
+        &table,
+        cache,
+        0,
+        o.skb(),
+        &ctx(Hook::PreRouting, Family::Ipv4, &o, 600),
+    );
+    expect_eq!(t, ct.unconfirmed_count(), 1);
+    ct.track(
+        &table,
+        cache,
+        0,
+        l.skb(),
+        &ctx(Hook::PreRouting, Family::Ipv4, &l, 600 + 31 * 100),
+    );
+    expect_eq!(t, ct.unconfirmed_count(), 1);
+    expect_eq!(t, ct.stats_sum()[Stat::UnconfirmedReaped as usize], 1);
+    expect_eq!(t, ct.entry_count(), 2);
+    ct.flush(&table);
+    expect_eq!(t, ct.entry_count(), 0);
+}
+
+/// KUnit case `clash_resolution`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_clash_resolution(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    // Two packets of one new flow race: both create an entry before either is confirmed.
+    for (pkt, clash_ok) in [(udp_flow(7000, false), true), (ipv4_icmp_echo(), false)] {
+        let (Some(a), Some(b)) = (
+            TestSkb::new(&pkt, pkt.len(), Family::Ipv4),
+            TestSkb::new(&pkt, pkt.len(), Family::Ipv4),
+        ) else {
+            return expect!(t, false);
+        };
+        let before = ct.stats_sum();
+        for s in [&a, &b] {
+            ct.track(
+                &table,
+                cache,
+                0,
+                s.skb(),
+                &ctx(Hook::PreRouting, Family::Ipv4, s, 700),
+            );
+        }
+        expect_eq!(t, ct.unconfirmed_count(), 2);
+        let va = ct.confirm(&table, a.skb(), &ctx(Hook::LocalIn, Family::Ipv4, &a, 700));
+        let vb = ct.confirm(&table, b.skb(), &ctx(Hook::LocalIn, Family::Ipv4, &b, 700));
+        expect_eq!(t, va, Verdict::Accept);
+        let after = ct.stats_sum();
+        let d = |s: Stat| after[s as usize] - before[s as usize];
+        if clash_ok {
+            // UDP: the loser merges into the winner (`clash_resolve`), packet accepted.
+            expect_eq!(t, vb, Verdict::Accept);
+            expect_eq!(
+                t,
+                (
+                    d(Stat::Insert),
+                    d(Stat::ClashResolve),
+                    d(Stat::InsertFailed)
+                ),
+                (1, 1, 0)
+            );
+        } else {
+            // ICMP has no `allow_clash`: the loser's packet is dropped.
+            expect_eq!(t, vb, Verdict::Drop);
+            expect_eq!(
+                t,
+                (d(Stat::Insert), d(Stat::InsertFailed), d(Stat::Drop)),
+                (1, 1, 1)
+            );
+        }
+        expect_eq!(t, ct.unconfirmed_count(), 0);
+    }
+    // One entry per flow is left.
+    expect_eq!(t, ct.entry_count(), 2);
+    ct.flush(&table);
+}
+
+/// KUnit case `nulls_restart`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_nulls_restart(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    pass(&ct, &table, cache, 0, &udp_flow(9000, false), 800);
+    let Some((entry, _)) = find(&ct, &table, &udp4_flow_tuple(9000), 800) else {
+        return expect!(t, false);
+    };
+    // Look up another tuple of the same chain; while the lookup stands on the entry, move
+    // it to another chain, as a free and reuse would. The lookup must end in the other
+    // chain's nulls, restart, and then find nothing.
+    let orig = entry.tuplehash(Dir::Original);
+    let bucket = table.bucket_of(entry.hash(Dir::Original));
+    let other = (bucket + 1) % table.size();
+    let mut probe = udp4_flow_tuple(9000);
+    probe.l4 = L4::Ports { src: 1, dst: 1 };
+    let key = probe.key();
+    let restarts = ct.stats_sum()[Stat::SearchRestart as usize];
+    let mut moved = false;
+    let found = table.find_observed(&ct, &key, entry.hash(Dir::Original), 800, |th| {
+        if !moved && core::ptr::eq(th, orig) {
+            moved = true;
+            table.move_for_test(th, other);
+        }
+    });
+    expect!(t, moved);
+    expect!(t, found.is_none());
+    expect_eq!(
+        t,
+        ct.stats_sum()[Stat::SearchRestart as usize],
+        restarts + 1
+    );
+    drop(entry);
+    ct.flush(&table);
+    expect_eq!(t, ct.entry_count(), 0);
+}
+
+fn udp4_flow_tuple(sport: u16) -> Tuple {
+    let mut t = udp4_tuple();
+    t.l4 = L4::Ports {
+        src: sport,
+        dst: 53,
+    };
+    t
+}
+
+/// KUnit case `gc_reaps_expired`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_gc_reaps_expired(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    // Three unreplied UDP entries (30 s) and one generic (600 s), created at 1000.
+    for sport in [1, 2, 3] {
+        pass(&ct, &table, cache, 0, &udp_flow(sport, false), 1000);
+    }
+    let mut gen = ipv4_udp();
+    gen[9] = 253;
+    pass(&ct, &table, cache, 0, &gen, 1000);
+    expect_eq!(t, ct.entry_count(), 4);
+    // Before the timeout nothing goes; the next run is due within the clamp.
+    let next = table.gc_run(|| 1000 + 29 * 100, 100);
+    expect_eq!(t, ct.entry_count(), 4);
+    expect!(t, (1..=60 * 100).contains(&next));
+    // After 30 s the UDP entries go, the generic one stays.
+    while table.gc_run(|| 1000 + 31 * 100, 100) == 0 {}
+    expect_eq!(t, ct.entry_count(), 1);
+    // Lookups never return an expired entry either: they reap it.
+    expect!(
+        t,
+        find(&ct, &table, &udp4_flow_tuple(1), 1000 + 31 * 100).is_none()
+    );
+    ct.flush(&table);
+}
+
+/// KUnit case `early_drop_unassured_only`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_early_drop_unassured_only(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 8), test_state(&t)) else {
+        return;
+    };
+    // With 8 buckets one eviction range (8 buckets) covers the table.
+    // A: replied for over 2 s, so assured; B: unreplied.
+    pass(&ct, &table, cache, 0, &udp_flow(100, false), 1000);
+    pass(&ct, &table, cache, 0, &udp_flow(100, true), 1100);
+    pass(&ct, &table, cache, 0, &udp_flow(100, false), 1400);
+    pass(&ct, &table, cache, 0, &udp_flow(200, false), 1400);
+    let (Some((a, _)), Some((b, _))) = (
+        find(&ct, &table, &udp4_flow_tuple(100), 1400),
+        find(&ct, &table, &udp4_flow_tuple(200), 1400),
+    ) else {
+        return expect!(t, false);
+    };
+    expect!(t, a.is_assured() && !b.is_assured());
+    expect!(t, table.early_drop(&ct, 0, 1400));
+    expect!(t, !a.is_dying() && b.is_dying());
+    // Only assured entries left: nothing to evict.
+    expect!(
+        t,
+        !table.early_drop(&ct, 0, 1400) && !table.early_drop(&ct, 1 << 31, 1400)
+    );
+    drop((a, b));
+    ct.flush(&table);
+}
+
+/// KUnit case `full_table_drops`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_full_table_drops(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 8), test_state(&t)) else {
+        return;
+    };
+    // max 1: the second flow evicts the first, which is unassured.
+    expect_eq!(
+        t,
+        pass(&ct, &table, cache, 1, &udp_flow(1, false), 1000),
+        Some((Verdict::Accept, Verdict::Accept))
+    );
+    expect_eq!(
+        t,
+        pass(&ct, &table, cache, 1, &udp_flow(2, false), 1000),
+        Some((Verdict::Accept, Verdict::Accept))
+    );
+    expect_eq!(t, ct.stats_sum()[Stat::EarlyDrop as usize], 1);
+    expect_eq!(t, ct.entry_count(), 1);
+    // An unconfirmed entry cannot be evicted: with it alone at max, a new flow is dropped.
+    let (p3, p4) = (udp_flow(3, false), udp_flow(4, false));
+    ct.flush(&table);
+    let (Some(s3), Some(s4)) = (
+        TestSkb::new(&p3, p3.len(), Family::Ipv4),
+        TestSkb::new(&p4, p4.len(), Family::Ipv4),
+    ) else {
+        return expect!(t, false);
+    };
+    let v3 = ct.track(
+        &table,
+        cache,
+        1,
+        s3.skb(),
+        &ctx(Hook::PreRouting, Family::Ipv4, &s3, 1000),
+    );
+    let v4 = ct.track(
+        &table,
+        cache,
+        1,
+        s4.skb(),
+        &ctx(Hook::PreRouting, Family::Ipv4, &s4, 1000),
+    );
+    expect_eq!(t, (v3, v4), (Verdict::Accept, Verdict::Drop));
+    expect_eq!(t, ct.stats_sum()[Stat::Drop as usize], 1);
+    expect_eq!(t, ct.entry_count(), 1);
+    ct.flush(&table);
 }
 
 /// KUnit case `init_net_has_state`.

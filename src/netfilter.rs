@@ -11,7 +11,7 @@
 //! POST_ROUTING and LOCAL_IN, for IPv4 and IPv6.
 
 use crate::bindings;
-use crate::conntrack::{Family, Hook, HookRole, Verdict};
+use crate::conntrack::{Clock, Family, Hook, HookCtx, HookRole, Verdict};
 use crate::netns::Net;
 use crate::skb::SkBuff;
 use core::ptr::NonNull;
@@ -120,7 +120,17 @@ unsafe fn run_hook(
         ct.count_invalid();
         return bindings::NF_ACCEPT;
     };
-    match ct.hook(role, family, hook, skb, nhoff) {
+    let ctx = HookCtx {
+        hook,
+        family,
+        nhoff,
+        // The skb's address tells the confirm hook which new entry is this packet's.
+        cookie: skb as *const SkBuff as usize,
+        // SAFETY: `state` is valid for the call.
+        in_loopback: unsafe { bindings::rct_hook_in_loopback(state) },
+        clock: Clock::now(),
+    };
+    match ct.hook(role, skb, &ctx) {
         Verdict::Accept => bindings::NF_ACCEPT,
         Verdict::Drop => bindings::NF_DROP,
     }

@@ -96,7 +96,7 @@ unsafe extern "C" fn rct_net_init(net: *mut bindings::net) -> c_int {
 }
 
 fn net_init(net: &Net) -> Result {
-    let state = KBox::into_raw(KBox::new(NetState::new()?, GFP_KERNEL)?);
+    let state = KBox::into_raw(KBox::new(NetState::new(net)?, GFP_KERNEL)?);
     // SAFETY: `net` is alive; the slot is ours and empty before `init`.
     unsafe { bindings::rct_net_set_state(net.as_ptr(), state.cast()) };
     let regs = match NetRegistrations::new(net).and_then(|r| Ok(KBox::new(r, GFP_KERNEL)?)) {

@@ -9,6 +9,7 @@
 //! 0440 in `/proc/net`, the statistics 0444 in `/proc/net/stat`, one row per possible CPU.
 
 use crate::bindings;
+use crate::conntrack::Clock;
 use crate::netns::Net;
 use crate::percpu::nr_cpu_ids;
 use crate::stat::{write_stat_row, STAT_HEADER};
@@ -119,7 +120,10 @@ impl Drop for ProcEntry {
     }
 }
 
-// The connection table. It holds no entries yet, so iteration ends at once.
+// The connection table, one bucket per iterator step: `show` prints a whole bucket under
+// its lock, so however the table changes meanwhile, and however often seq_file restarts a
+// step to grow its buffer, an entry is printed at most once per read. The iterator value is
+// the bucket index plus one (NULL ends).
 static TABLE_SEQ_OPS: bindings::seq_operations = bindings::seq_operations {
     start: Some(table_seq_start),
     stop: Some(seq_stop_nothing),
@@ -127,13 +131,24 @@ static TABLE_SEQ_OPS: bindings::seq_operations = bindings::seq_operations {
     show: Some(table_seq_show),
 };
 
+/// The iterator value for bucket `pos`, or NULL past the last.
+fn table_seq_at(pos: i64) -> *mut c_void {
+    let size = crate::table::global().map_or(0, |g| g.table.size());
+    match u32::try_from(pos) {
+        // CAST: an opaque iterator value, never dereferenced (see `table_seq_show`).
+        Ok(b) if b < size => (b as usize + 1) as *mut c_void,
+        _ => core::ptr::null_mut(),
+    }
+}
+
 /// seq_file `start` of the table.
 ///
 /// # Safety
 ///
 /// Called by the seq_file core with the file being read and a valid position.
-unsafe extern "C" fn table_seq_start(_seq: *mut bindings::seq_file, _pos: *mut i64) -> *mut c_void {
-    core::ptr::null_mut()
+unsafe extern "C" fn table_seq_start(_seq: *mut bindings::seq_file, pos: *mut i64) -> *mut c_void {
+    // SAFETY: seq_file passes a valid position.
+    table_seq_at(unsafe { *pos })
 }
 
 /// seq_file `next` of the table.
@@ -147,8 +162,9 @@ unsafe extern "C" fn table_seq_next(
     pos: *mut i64,
 ) -> *mut c_void {
     // SAFETY: seq_file passes a valid position.
-    unsafe { *pos += 1 };
-    core::ptr::null_mut()
+    let pos = unsafe { &mut *pos };
+    *pos += 1;
+    table_seq_at(*pos)
 }
 
 /// seq_file `show` of the table.
@@ -156,7 +172,18 @@ unsafe extern "C" fn table_seq_next(
 /// # Safety
 ///
 /// Called by the seq_file core with the file being read.
-unsafe extern "C" fn table_seq_show(_seq: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+unsafe extern "C" fn table_seq_show(seq: *mut bindings::seq_file, v: *mut c_void) -> c_int {
+    // SAFETY: seq_file passes the file being shown.
+    let seq = unsafe { SeqFile::from_raw(seq) };
+    let (Some(g), Some(ct)) = (crate::table::global(), seq.net().ct_state()) else {
+        return 0;
+    };
+    // CAST: `v` is a value made by `table_seq_at`: bucket index + 1.
+    let Ok(bucket) = u32::try_from((v as usize).wrapping_sub(1)) else {
+        return 0;
+    };
+    let mut out = seq;
+    ct.show_bucket(&g.table, bucket, &Clock::now(), &mut out);
     0
 }
 

@@ -70,3 +70,33 @@ impl PacketBytes for SkBuff {
         Ok(())
     }
 }
+
+impl crate::conntrack::Packet for SkBuff {
+    fn l4_checksum_ok(
+        &self,
+        hook: crate::conntrack::Hook,
+        family: crate::conntrack::Family,
+        dataoff: usize,
+        proto: u8,
+        len: Option<usize>,
+    ) -> bool {
+        use crate::conntrack::{Family, Hook};
+        let hooknum = match hook {
+            Hook::PreRouting => bindings::nf_inet_hooks_NF_INET_PRE_ROUTING,
+            Hook::LocalIn => bindings::nf_inet_hooks_NF_INET_LOCAL_IN,
+            Hook::LocalOut => bindings::nf_inet_hooks_NF_INET_LOCAL_OUT,
+            Hook::PostRouting => bindings::nf_inet_hooks_NF_INET_POST_ROUTING,
+        };
+        let pf = match family {
+            Family::Ipv4 => bindings::NFPROTO_IPV4,
+            Family::Ipv6 => bindings::NFPROTO_IPV6,
+        } as u8;
+        let (Ok(dataoff), Ok(len)) = (u32::try_from(dataoff), u32::try_from(len.unwrap_or(0)))
+        else {
+            return false;
+        };
+        // SAFETY: `self` wraps a valid skb; the helper checks `dataoff` against it (and may
+        // record the verified state in the skb's checksum fields, as nf_conntrack does).
+        unsafe { bindings::rct_l4_checksum_ok(self.as_ptr(), hooknum, dataoff, proto, pf, len) }
+    }
+}

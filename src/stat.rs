@@ -4,7 +4,8 @@
 //!
 //! The columns are `/proc/net/stat/nf_conntrack`'s (`ct_cpu_seq_show` in
 //! `net/netfilter/nf_conntrack_standalone.c`), so tools that read that file read this one;
-//! the columns after `search_restart` count packets seen by each of the module's hooks.
+//! the columns after `search_restart` count packets seen by each of the module's hooks, and
+//! new entries reaped because their packet never reached the confirm hook.
 
 use core::fmt;
 
@@ -50,10 +51,12 @@ pub(crate) enum Stat {
     ConfirmPostRouting,
     /// Packets seen by the LOCAL_IN confirm hook.
     ConfirmLocalIn,
+    /// New entries whose packet never reached the confirm hook, reaped.
+    UnconfirmedReaped,
 }
 
 /// Number of per-CPU counters.
-pub(crate) const STAT_COUNT: usize = Stat::ConfirmLocalIn as usize + 1;
+pub(crate) const STAT_COUNT: usize = Stat::UnconfirmedReaped as usize + 1;
 
 /// The per-CPU counters of one CPU, or their sum.
 pub(crate) type StatRow = [u32; STAT_COUNT];
@@ -62,7 +65,7 @@ pub(crate) type StatRow = [u32; STAT_COUNT];
 pub(crate) const STAT_HEADER: &str = "entries  clashres found new invalid ignore delete \
 chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create \
 expect_delete search_restart  in_pre_routing in_local_out helper_post_routing \
-helper_local_in confirm_post_routing confirm_local_in\n";
+helper_local_in confirm_post_routing confirm_local_in unconfirmed_reaped\n";
 
 /// Writes one CPU's row as nf_conntrack does (`%08x`, with its double spaces), then
 /// the hook columns. `new`, `ignore` and `delete` are always 0, as in 6.12.
@@ -92,12 +95,13 @@ pub(crate) fn write_stat_row(w: &mut impl fmt::Write, entries: u32, row: &StatRo
     )?;
     writeln!(
         w,
-        "  {:08x} {:08x} {:08x} {:08x} {:08x} {:08x}",
+        "  {:08x} {:08x} {:08x} {:08x} {:08x} {:08x} {:08x}",
         s(Stat::InPreRouting),
         s(Stat::InLocalOut),
         s(Stat::HelperPostRouting),
         s(Stat::HelperLocalIn),
         s(Stat::ConfirmPostRouting),
         s(Stat::ConfirmLocalIn),
+        s(Stat::UnconfirmedReaped),
     )
 }

@@ -287,6 +287,92 @@ impl Tuple {
     }
 }
 
+/// Length of a tuple's key: what the table hashes and compares.
+pub(crate) const KEY_LEN: usize = 40;
+
+/// A tuple encoded as fixed bytes, the form the connection table stores, hashes and compares
+/// (`nf_conntrack_tuple` up to `__nfct_hash_offsetend`). Every byte pattern decodes, so racy
+/// readers of a recycled entry can compare keys without ever seeing an invalid value.
+///
+/// Layout: source address (16), destination address (16), source port, ICMP id or GRE key
+/// (2, big-endian), destination port or GRE key, or ICMP type and code (2), protocol, l3
+/// family, transport kind, and a last byte that is always 0 (the table keeps the direction
+/// there, outside the compared and hashed part).
+pub(crate) type Key = [u8; KEY_LEN];
+
+const KIND_GENERIC: u8 = 0;
+const KIND_PORTS: u8 = 1;
+const KIND_ICMP: u8 = 2;
+const KIND_GRE: u8 = 3;
+
+impl Tuple {
+    /// The key of this tuple.
+    pub(crate) fn key(&self) -> Key {
+        let (kind, a, b) = match self.l4 {
+            L4::Ports { src, dst } => (KIND_PORTS, src.to_be_bytes(), dst.to_be_bytes()),
+            L4::Icmp { ty, code, id } => (KIND_ICMP, id.to_be_bytes(), [ty, code]),
+            L4::Gre { src_key, dst_key } => {
+                (KIND_GRE, src_key.to_be_bytes(), dst_key.to_be_bytes())
+            }
+            L4::Generic => (KIND_GENERIC, [0, 0], [0, 0]),
+        };
+        let mut k = [0u8; KEY_LEN];
+        let (addrs, rest) = k.split_at_mut(32);
+        let (src, dst) = addrs.split_at_mut(16);
+        src.copy_from_slice(&self.src.0);
+        dst.copy_from_slice(&self.dst.0);
+        // `l3.num()` fits in a byte (2 or 10).
+        let l3 = self.l3.num() as u8;
+        for (slot, v) in rest
+            .iter_mut()
+            .zip([a[0], a[1], b[0], b[1], self.proto, l3, kind, 0])
+        {
+            *slot = v;
+        }
+        k
+    }
+
+    /// The tuple a key encodes, or `None` for bytes no tuple encodes to.
+    pub(crate) fn from_key(k: &Key) -> Option<Tuple> {
+        let mut src = [0u8; 16];
+        let mut dst = [0u8; 16];
+        let (addrs, rest) = k.split_at(32);
+        let (s, d) = addrs.split_at(16);
+        src.copy_from_slice(s);
+        dst.copy_from_slice(d);
+        let [a0, a1, b0, b1, proto, l3, kind, _] = <[u8; 8]>::try_from(rest).ok()?;
+        let l3 = match u16::from(l3) {
+            NFPROTO_IPV4 => L3::Ipv4,
+            NFPROTO_IPV6 => L3::Ipv6,
+            _ => return None,
+        };
+        let l4 = match kind {
+            KIND_PORTS => L4::Ports {
+                src: u16::from_be_bytes([a0, a1]),
+                dst: u16::from_be_bytes([b0, b1]),
+            },
+            KIND_ICMP => L4::Icmp {
+                ty: b0,
+                code: b1,
+                id: u16::from_be_bytes([a0, a1]),
+            },
+            KIND_GRE => L4::Gre {
+                src_key: u16::from_be_bytes([a0, a1]),
+                dst_key: u16::from_be_bytes([b0, b1]),
+            },
+            KIND_GENERIC => L4::Generic,
+            _ => return None,
+        };
+        Some(Tuple {
+            l3,
+            proto,
+            src: Addr(src),
+            dst: Addr(dst),
+            l4,
+        })
+    }
+}
+
 /// `invmap` of nf_conntrack_proto_icmp.c.
 fn icmp_inverse_type(ty: u8) -> Option<u8> {
     match ty {

@@ -22,7 +22,8 @@ fn header_extends_nf_conntrack_header() {
             "helper_post_routing",
             "helper_local_in",
             "confirm_post_routing",
-            "confirm_local_in"
+            "confirm_local_in",
+            "unconfirmed_reaped"
         ]
     );
 }
@@ -74,6 +75,7 @@ fn row_puts_each_counter_in_nf_conntrack_column() {
         ("helper_local_in", Stat::HelperLocalIn),
         ("confirm_post_routing", Stat::ConfirmPostRouting),
         ("confirm_local_in", Stat::ConfirmLocalIn),
+        ("unconfirmed_reaped", Stat::UnconfirmedReaped),
     ] {
         assert_eq!(col(name), row[stat as usize], "{name}");
     }
@@ -89,5 +91,5 @@ fn row_layout_matches_nf_conntrack_spacing() {
     write_stat_row(&mut s, 1, &[0; STAT_COUNT]).unwrap();
     let z = "00000000";
     let nf = format!("00000001  {z} {z} {z} {z} {z} {z} {z} {z} {z} {z} {z} {z}  {z} {z} {z} {z}");
-    assert_eq!(s, format!("{nf}  {z} {z} {z} {z} {z} {z}\n"));
+    assert_eq!(s, format!("{nf}  {z} {z} {z} {z} {z} {z} {z}\n"));
 }

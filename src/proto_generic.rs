@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The generic tracker, for every protocol without a tracker of its own.
+//!
+//! C sources: [`net/netfilter/nf_conntrack_proto_generic.c`](srctree/net/netfilter/nf_conntrack_proto_generic.c)
+//! (`nf_ct_generic_timeout`), and `generic_packet` and `nf_conntrack_handle_packet` in
+//! [`net/netfilter/nf_conntrack_core.c`](srctree/net/netfilter/nf_conntrack_core.c).
+//!
+//! Pure `core` code. 6.12 has no `generic_new` any more: a generic connection is always
+//! created (its tuple, addresses and protocol number, always inverts), never assured, and every
+//! packet refreshes it.
+
+use crate::conn::{secs_to_jiffies, PacketAction, Timeouts};
+use crate::tuple::{
+    IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
+    IPPROTO_UDP, IPPROTO_UDPLITE,
+};
+
+/// Whether `nf_conntrack_handle_packet` sends protocol `proto` to `generic_packet`: every
+/// protocol but TCP, UDP, ICMP, ICMPv6, UDP-Lite, SCTP, DCCP and GRE (the last four are
+/// built in with the reference kernel's `CONFIG_NF_CT_PROTO_*`).
+pub(crate) fn is_generic(proto: u8) -> bool {
+    !matches!(
+        proto,
+        IPPROTO_TCP
+            | IPPROTO_UDP
+            | IPPROTO_ICMP
+            | IPPROTO_ICMPV6
+            | IPPROTO_UDPLITE
+            | IPPROTO_SCTP
+            | IPPROTO_DCCP
+            | IPPROTO_GRE
+    )
+}
+
+/// `generic_packet`: accept, and refresh the entry to the generic timeout (600 s), in either
+/// direction.
+pub(crate) fn generic_packet(hz: u32, t: &Timeouts) -> PacketAction {
+    PacketAction::refresh(secs_to_jiffies(t.generic, hz))
+}
