@@ -306,10 +306,10 @@ impl EntryCache {
     /// A new entry holding one reference, which the caller owns (GFP_ATOMIC).
     pub(crate) fn alloc(&self, init: &ConnInit<'_>) -> Option<ConnRef> {
         let conn = self.0.alloc()?.cast::<Conn>();
-        // SAFETY: `conn` is a suitably sized and aligned object of the entry cache. Lockless
-        // readers may still see it from its previous life; they only use atomic fields, and
-        // cannot take a reference while `refcount` is 0, which it is from its last `put` (or,
-        // for a never-used object, no reader has a pointer to it).
+        // Lockless readers may still see the object from its previous life: they only use
+        // atomic fields, and cannot take a reference while `refcount` is 0, which it is from
+        // its last `put` (a never-used object has no readers at all).
+        // SAFETY: `conn` is a suitably sized and aligned object of the entry cache.
         let c = unsafe { &*conn.as_ptr() };
         c.refcount.store(0, Relaxed);
         c.tuplehash[0].store_key(init.orig, Dir::Original);

@@ -51,10 +51,9 @@ impl Net {
         // SAFETY: `self` is a live netns (type invariant) and the module's pernet slot exists
         // in every netns while the module is loaded.
         let ptr = unsafe { bindings::rct_net_state(self.as_ptr()) }.cast::<NetState>();
-        // SAFETY: A non-NULL slot points to the `NetState` that `rct_net_init` leaked from a
-        // `KBox`. It is freed by `rct_net_exit` only after the hooks and `/proc` files (the
-        // only callers of this method, besides KUnit in the initial netns) are unregistered,
-        // and the netns outlives `self`, so the reference cannot outlive the state.
+        // A non-NULL slot holds the `NetState` that `rct_net_init` leaked from a `KBox`;
+        // `rct_net_exit` frees it only after its readers (hooks, /proc) are unregistered.
+        // SAFETY: The state outlives every caller, which runs while `self` is alive.
         unsafe { ptr.as_ref() }
     }
 }

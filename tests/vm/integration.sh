@@ -116,8 +116,20 @@ ours=$(($(stat_sum "$NS_B" rust_conntrack invalid) - ours_before))
 theirs=$(($(stat_sum "$NS_B" nf_conntrack invalid) - theirs_before))
 check_eq "truncated UDP: invalid counted once, as nf_conntrack does" "$ours/$theirs" "1/1"
 
-# Unload with namespaces alive: every netns is torn down, nothing stays behind.
-check "module unloads" unload_module
+# The table holds the traffic's entries; /proc shows them in nf_conntrack's format.
+check_ge "entries in the table" "$(ip netns exec "$NS_A" cat /proc/net/rust_conntrack | wc -l)" 2
+check "slab cache in use" grep -q '^rust_conntrack ' /proc/slabinfo
+grep -E '^(rust_conntrack|nf_conntrack) ' /proc/slabinfo >"$RCT_OUT/slabinfo.txt"
+
+# Unload with namespaces alive, entries in the table and traffic flowing: every netns is
+# torn down and the slab cache destroyed with no object left (else the kernel log says so).
+ip netns exec "$NS_A" ping -q -i 0.02 -c 500 10.77.0.2 >/dev/null 2>&1 &
+pinger=$!
+sleep 0.5
+check "module unloads under traffic" unload_module
+kill "$pinger" 2>/dev/null
+wait "$pinger" 2>/dev/null
+check "slab cache destroyed" sh -c "! grep -q '^rust_conntrack ' /proc/slabinfo"
 check "init_net: /proc files removed" test ! -e /proc/net/rust_conntrack -a ! -e /proc/net/stat/rust_conntrack
 check "netns: /proc files removed" ip netns exec "$NS_A" test ! -e /proc/net/rust_conntrack
 check "module reloads" load_module

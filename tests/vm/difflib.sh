@@ -1,0 +1,442 @@
+# Differential testing of rust_conntrack against the kernel's nf_conntrack. Sourced (bash),
+# inside a VM, after tests/vm/lib.sh (sourced here if it was not).
+# shellcheck shell=bash
+#
+# Both trackers run side by side in the same namespaces and see the same packets, so after
+# any traffic /proc/net/rust_conntrack must say what /proc/net/nf_conntrack says (6.12
+# line format), up to the `use=N` refcount and a couple of seconds on the timeout column.
+#
+# Tables:
+#   ct_dump NS FILE [FILTER] [TIMEOUTS]   normalised table of /proc/net/FILE in netns NS
+#       (FILE: nf_conntrack, rust_conntrack, or an absolute path read as is, outside any
+#       netns); lines sorted (LC_ALL=C), ` use=N` dropped, the timeout column (5th field)
+#       replaced by the marker `T`; spacing otherwise kept as printed. FILTER is an ERE
+#       matched against the whole l4 name (3rd field): 'udp|icmp|icmpv6' keeps udp, icmp
+#       and icmpv6 (not udplite); lines not shaped like "ipv4 2 udp 17 ..." are kept
+#       whatever the filter. TIMEOUTS, if given, receives "SECONDS<TAB>LINE" for every
+#       normalised LINE.
+#   ct_compare NS [FILTER]   nf_conntrack vs ours in NS: identical normalised tables, and
+#       every entry's seconds-left within +-$RCT_DIFF_TOLERANCE (2) of its twin. On a
+#       mismatch prints a unified diff (at most $RCT_DIFF_MAX_LINES lines; the full diff and
+#       both raw tables are kept in $RCT_OUT/differential/) and returns 1.
+#   ct_count NS FILE ERE / ct_timeouts NS FILE ERE   how many normalised lines match ERE /
+#       their timeouts, one a line (for checks on what the reference itself did).
+# Environment:
+#   RCT_DIFF_OURS   the table under test: rust_conntrack (default); nf_conntrack or an
+#                   absolute path to self-test the harness only.
+#   RCT_DIFF_FILTER default FILTER of ct_compare when a caller passes none (default: all).
+#   CT_CASE         name of the current case, for the files kept on a mismatch.
+#
+# Namespaces: ct_fresh_netns deletes and recreates lib.sh's pair (rct-a 10.77.0.1/fd77::1
+# <-> rct-b 10.77.0.2/fd77::2) and waits for both links to be up: new namespaces start with
+# empty tables in both trackers (ours cannot be flushed).
+#
+# Traffic, always from A (rct-a) to B (rct-b); DST is 10.77.0.2 or fd77::2. Every
+# generator is bounded in packets and time, and its Python refuses any address outside
+# 10.77.0.0/24 and fd77::/64. Each returns non-zero if the traffic did not go as intended.
+#   gen_udp_reqrep  DST [SPORT=40000] [DPORT=5300] [COUNT=3]  B echoes every datagram
+#   gen_udp_oneway  DST [SPORT=40000] [DPORT=5301] [COUNT=3]  B reads, never replies
+#   gen_udp_stream  DST [SPORT=40000] [DPORT=5302] [SECONDS=3] both ways every 0.1 s
+#   gen_icmp_echo   DST [COUNT=3]                              ping
+#   gen_udp_unreach DST [SPORT=40000] [DPORT=5399]             closed port: B answers with
+#                   an ICMP(v6) port unreachable, which A must receive (ECONNREFUSED)
+#   gen_generic     DST [PROTO=253] [COUNT=3] [REPLY=1]        raw IP protocol PROTO; B
+#                   answers each packet when REPLY=1
+#   gen_flows       DST [N=10000] [DPORT=5304] [SPORT_BASE=20000]  N UDP flows, one packet
+#                   each from N source ports, one Python process, raw socket, non-blocking
+#                   sends; B has a socket on DPORT that never reads (no ICMP errors)
+
+if ! declare -F netns_pair >/dev/null; then
+	# shellcheck source=tests/vm/lib.sh
+	. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+
+RCT_DIFF_TOLERANCE=${RCT_DIFF_TOLERANCE:-2}
+RCT_DIFF_MAX_LINES=${RCT_DIFF_MAX_LINES:-60}
+CT_PY_BIN=/usr/bin/python3
+
+# --- tables ---------------------------------------------------------------------------
+
+# ct_raw NS FILE: the table as printed (FILE absolute: that file, read outside any netns).
+ct_raw() {
+	local ns=$1 file=$2
+	case $file in
+	/*) cat "$file" ;;
+	*) timeout 60 ip netns exec "$ns" cat "/proc/net/$file" ;;
+	esac
+}
+
+# ct_normalise [FILTER] [TIMEOUTS] <RAW: see ct_dump.
+ct_normalise() {
+	local filter=${1:-} tfile=${2:-}
+	[ -z "$tfile" ] || : >"$tfile"
+	awk -v filter="$filter" -v tfile="$tfile" '
+	{
+		# Lines not in the expected shape are always kept: the filter cannot hide them.
+		if (filter != "" && $0 ~ /^ipv[46] +[0-9]+ +[^ ]+ +[0-9]+ / && $3 !~ ("^(" filter ")$")) next
+		line = $0; t = "?"
+		# "%-8s %u %-8s %u %ld ": the timeout follows the first four fields.
+		if (match(line, /^[^ ]+ +[^ ]+ +[^ ]+ +[^ ]+ /)) {
+			head = substr(line, 1, RLENGTH); rest = substr(line, RLENGTH + 1)
+			if (match(rest, /^-?[0-9]+ /)) {
+				t = substr(rest, 1, RLENGTH - 1)
+				rest = "T " substr(rest, RLENGTH + 1)
+			}
+			line = head rest
+		}
+		sub(/ use=[0-9]+$/, "", line)
+		print line
+		if (tfile != "") print t "\t" line > tfile
+	}' | LC_ALL=C sort
+}
+
+ct_dump() {
+	local ns=$1 file=$2 filter=${3:-} tfile=${4:-} raw
+	raw=$(ct_raw "$ns" "$file") || return 1
+	if [ -n "$raw" ]; then printf '%s\n' "$raw"; fi | ct_normalise "$filter" "$tfile"
+}
+
+ct_count() {
+	local n
+	n=$(ct_dump "$1" "$2" | grep -cE -- "$3")
+	echo "${n:-0}"
+}
+
+ct_timeouts() {
+	local tf
+	tf=$(mktemp /tmp/ct-timeouts.XXXXXX)
+	ct_dump "$1" "$2" "" "$tf" >/dev/null
+	awk -F'\t' -v re="$3" '$2 ~ re { print $1 }' "$tf"
+	rm -f "$tf"
+}
+
+# ct_compare_raw REF_RAW OURS_RAW FILTER REF_LABEL OURS_LABEL KEEP_PREFIX: the comparison of
+# two captured tables; see ct_compare.
+ct_compare_raw() {
+	local ref_raw=$1 ours_raw=$2 filter=$3 ref_label=$4 ours_label=$5 keep=$6
+	local d rc=0 nref nours n
+	d=$(mktemp -d /tmp/ct-compare.XXXXXX)
+	ct_normalise "$filter" "$d/ref.t" <"$ref_raw" >"$d/ref"
+	ct_normalise "$filter" "$d/ours.t" <"$ours_raw" >"$d/ours"
+	nref=$(wc -l <"$d/ref")
+	nours=$(wc -l <"$d/ours")
+	diff -u --label "$ref_label" --label "$ours_label" "$d/ref" "$d/ours" >"$d/diff" || rc=1
+	# Timeouts, entry by entry (entries present in both tables; the others are in the diff).
+	awk -F'\t' -v tol="$RCT_DIFF_TOLERANCE" -v a="$ref_label" -v b="$ours_label" '
+		NR == FNR { ref[$2] = $1; next }
+		($2 in ref) {
+			r = ref[$2]; o = $1; d = r - o
+			if (r !~ /^-?[0-9]+$/ || o !~ /^-?[0-9]+$/ || d > tol || d < -tol)
+				printf "timeout %s s (%s) vs %s s (%s): %s\n", r, a, o, b, $2
+		}' "$d/ref.t" "$d/ours.t" >"$d/timeouts"
+	[ -s "$d/timeouts" ] && rc=1
+	if [ "$rc" -ne 0 ]; then
+		echo "# tables differ: $ref_label $nref entries, $ours_label $nours${filter:+ (l4 filter: $filter)}"
+		if [ -s "$d/diff" ]; then
+			n=$(wc -l <"$d/diff")
+			head -n "$RCT_DIFF_MAX_LINES" "$d/diff" | sed 's/^/# /'
+			[ "$n" -le "$RCT_DIFF_MAX_LINES" ] || echo "# ... $((n - RCT_DIFF_MAX_LINES)) more diff lines"
+		fi
+		if [ -s "$d/timeouts" ]; then
+			n=$(wc -l <"$d/timeouts")
+			echo "# $n entries whose timeouts differ by more than $RCT_DIFF_TOLERANCE s:"
+			head -n 10 "$d/timeouts" | sed 's/^/# /'
+		fi
+		if [ -n "$keep" ]; then
+			mkdir -p "$(dirname "$keep")"
+			cp "$d/diff" "$keep.diff"
+			cat "$d/timeouts" >>"$keep.diff"
+			cp "$ref_raw" "$keep.ref"
+			cp "$ours_raw" "$keep.ours"
+			echo "# kept: $keep.{diff,ref,ours}"
+		fi
+	fi
+	rm -rf "$d"
+	return "$rc"
+}
+
+# ct_compare NS [FILTER]: both tables read back to back, then compared.
+ct_compare() {
+	local ns=$1 filter=${2-${RCT_DIFF_FILTER:-}}
+	local ref=nf_conntrack ours=${RCT_DIFF_OURS:-rust_conntrack} d rc=0 keep
+	d=$(mktemp -d /tmp/ct-raw.XXXXXX)
+	if ! ct_raw "$ns" "$ref" >"$d/ref" 2>"$d/err" || ! ct_raw "$ns" "$ours" >"$d/ours" 2>>"$d/err"; then
+		echo "# ct_compare $ns: cannot read the tables: $(tr '\n' ' ' <"$d/err")"
+		rm -rf "$d"
+		return 1
+	fi
+	keep=${CT_CASE:-compare}-$ns
+	keep=${RCT_OUT:-/tmp}/differential/${keep//[^A-Za-z0-9._-]/_}
+	ct_compare_raw "$d/ref" "$d/ours" "$filter" "$ref ($ns)" "$ours ($ns)" "$keep" || rc=1
+	rm -rf "$d"
+	return "$rc"
+}
+
+# --- namespaces -----------------------------------------------------------------------
+
+ct_links_up() {
+	local i
+	for i in $(seq 100); do
+		if ip -n "$NS_A" -o link show veth-a 2>/dev/null | grep -q 'state UP' &&
+			ip -n "$NS_B" -o link show veth-b 2>/dev/null | grep -q 'state UP'; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "# veth pair not up after 5 s" >&2
+	return 1
+}
+
+ct_fresh_netns() {
+	netns_del
+	netns_pair && ct_links_up
+}
+
+# --- traffic --------------------------------------------------------------------------
+
+# One Python program for every role; argv[1] is the role. Each role is bounded by a count
+# and by a deadline (SIGALRM), and checks every address it is given.
+# shellcheck disable=SC2016
+CT_PY='
+import errno, ipaddress, os, select, signal, socket, struct, sys, time
+
+ALLOWED = (ipaddress.ip_network("10.77.0.0/24"), ipaddress.ip_network("fd77::/64"))
+
+def addr(s):
+    a = ipaddress.ip_address(s)
+    if not any(a in n for n in ALLOWED):
+        sys.exit("difflib: refusing %s: only 10.77.0.0/24 and fd77::/64" % s)
+    return a
+
+def family(a):
+    return socket.AF_INET6 if a.version == 6 else socket.AF_INET
+
+def deadline(seconds):
+    signal.signal(signal.SIGALRM, lambda *_: sys.exit("difflib: %s: time limit reached" % sys.argv[1]))
+    signal.alarm(int(seconds))
+
+def ready(path):
+    if path != "-":
+        open(path, "w").close()
+
+def udp_server(bind, port, mode, count, limit, ready_path):
+    """Receives up to count datagrams (echoing them if mode is echo); ends after count, or
+    1 s without traffic once some came, or after limit seconds."""
+    a = addr(bind)
+    deadline(limit)
+    s = socket.socket(family(a), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.bind((str(a), int(port)))
+    ready(ready_path)
+    got = 0
+    while got < int(count):
+        if got:
+            s.settimeout(1.0)
+        try:
+            data, peer = s.recvfrom(2048)
+        except socket.timeout:
+            break
+        got += 1
+        if mode == "echo":
+            s.sendto(data, peer)
+
+def udp_client(dst, dport, sport, count, expect_reply):
+    a = addr(dst)
+    deadline(30)
+    s = socket.socket(family(a), socket.SOCK_DGRAM)
+    s.bind(("::" if a.version == 6 else "0.0.0.0", int(sport)))
+    s.settimeout(3)
+    for i in range(int(count)):
+        s.sendto(b"rct-diff %d" % i, (str(a), int(dport)))
+        if expect_reply == "1":
+            data, _ = s.recvfrom(2048)
+            assert data == b"rct-diff %d" % i, data
+
+def udp_stream(dst, dport, sport, seconds):
+    a = addr(dst)
+    deadline(float(seconds) + 30)
+    s = socket.socket(family(a), socket.SOCK_DGRAM)
+    s.bind(("::" if a.version == 6 else "0.0.0.0", int(sport)))
+    s.settimeout(3)
+    start = time.monotonic()
+    for i in range(int(float(seconds) * 10) + 1):
+        s.sendto(b"rct-diff stream %d" % i, (str(a), int(dport)))
+        s.recvfrom(2048)
+        if time.monotonic() - start > float(seconds):
+            break
+        time.sleep(0.1)
+    else:
+        sys.exit("difflib: udp-stream: ran out of packets before %s s" % seconds)
+
+def udp_unreach(dst, dport, sport):
+    a = addr(dst)
+    deadline(30)
+    s = socket.socket(family(a), socket.SOCK_DGRAM)
+    s.bind(("::" if a.version == 6 else "0.0.0.0", int(sport)))
+    s.connect((str(a), int(dport)))
+    s.settimeout(3)
+    s.send(b"rct-diff unreach")
+    try:
+        s.recv(2048)
+    except ConnectionRefusedError:
+        return
+    sys.exit("difflib: udp-unreach: a reply instead of a port unreachable")
+
+def raw_server(bind, proto, count, limit, ready_path):
+    a = addr(bind)
+    deadline(limit)
+    s = socket.socket(family(a), socket.SOCK_RAW, int(proto))
+    s.bind((str(a), 0))
+    ready(ready_path)
+    for _ in range(int(count)):
+        data, peer = s.recvfrom(2048)
+        if a.version == 4:
+            data = data[(data[0] & 15) * 4:]
+        s.sendto(data, (str(addr(peer[0])), 0))
+
+def raw_client(dst, proto, count, expect_reply):
+    a = addr(dst)
+    deadline(30)
+    s = socket.socket(family(a), socket.SOCK_RAW, int(proto))
+    s.settimeout(3)
+    for i in range(int(count)):
+        s.sendto(b"rct-diff raw %d" % i, (str(a), 0))
+        if expect_reply == "1":
+            while True:
+                data, peer = s.recvfrom(2048)
+                if addr(peer[0]) == a:
+                    break
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+def flows(src, dst, dport, sport_base, n):
+    """n UDP datagrams from n source ports: one raw socket, checksums computed here (v4)
+    or by the kernel (v6, IPV6_CHECKSUM), non-blocking sends retried on EAGAIN/ENOBUFS."""
+    a, b = addr(src), addr(dst)
+    n, dport, sport_base = int(n), int(dport), int(sport_base)
+    if not (0 < n and sport_base + n <= 65536):
+        sys.exit("difflib: flows: bad source port range")
+    deadline(120)
+    s = socket.socket(family(b), socket.SOCK_RAW, socket.IPPROTO_UDP)
+    if b.version == 6:
+        s.setsockopt(socket.IPPROTO_IPV6, 7, 6)  # IPV6_CHECKSUM at offset 6
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+    s.setblocking(False)
+    payload = b"rct-diff flow"
+    length = 8 + len(payload)
+    pseudo = a.packed + b.packed + (struct.pack("!BBH", 0, 17, length) if b.version == 4
+                                     else struct.pack("!IxxxB", length, 17))
+    retries = 0
+    for i in range(n):
+        sport = sport_base + i
+        hdr = struct.pack("!HHHH", sport, dport, length, 0)
+        if b.version == 4:
+            c = csum(pseudo + hdr + payload) or 0xFFFF
+            hdr = struct.pack("!HHHH", sport, dport, length, c)
+        while True:
+            try:
+                s.sendto(hdr + payload, (str(b), 0))
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.ENOBUFS):
+                    raise
+                retries += 1
+                if retries > 100000:
+                    sys.exit("difflib: flows: the socket stays full")
+                select.select([], [s], [], 0.01)
+        if i == 0:
+            time.sleep(0.2)  # the neighbour is resolved before the burst, no queue drops
+    if retries:
+        print("# flows: %d sends retried" % retries, file=sys.stderr)
+
+roles = {"udp-server": udp_server, "udp-client": udp_client, "udp-stream": udp_stream,
+         "udp-unreach": udp_unreach, "raw-server": raw_server, "raw-client": raw_client,
+         "flows": flows}
+roles[sys.argv[1]](*sys.argv[2:])
+'
+
+ct_py() { # NS ROLE ARGS...
+	local ns=$1
+	shift
+	ip netns exec "$ns" "$CT_PY_BIN" -c "$CT_PY" "$@"
+}
+
+# ct_server ROLE ARGS...: starts a server role in B, with a ready file as last argument;
+# waits until it is ready. Sets CT_SERVER_PID.
+ct_server() {
+	local ready i
+	ready=$(mktemp -u /tmp/ct-ready.XXXXXX)
+	ct_py "$NS_B" "$@" "$ready" &
+	CT_SERVER_PID=$!
+	for i in $(seq 200); do
+		[ -e "$ready" ] && { rm -f "$ready"; return 0; }
+		kill -0 "$CT_SERVER_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "# server $1 in $NS_B did not start" >&2
+	kill "$CT_SERVER_PID" 2>/dev/null
+	wait "$CT_SERVER_PID" 2>/dev/null
+	return 1
+}
+
+# ct_client_then_server CLIENT_ARGS...: runs a client role in A, then waits for the server.
+ct_client_then_server() {
+	local rc=0
+	ct_py "$NS_A" "$@" || rc=1
+	wait "$CT_SERVER_PID" || rc=1
+	return "$rc"
+}
+
+gen_udp_reqrep() {
+	local dst=$1 sport=${2:-40000} dport=${3:-5300} count=${4:-3}
+	ct_server udp-server "$dst" "$dport" echo "$count" 30 || return 1
+	ct_client_then_server udp-client "$dst" "$dport" "$sport" "$count" 1
+}
+
+gen_udp_oneway() {
+	local dst=$1 sport=${2:-40000} dport=${3:-5301} count=${4:-3}
+	ct_server udp-server "$dst" "$dport" sink "$count" 30 || return 1
+	ct_client_then_server udp-client "$dst" "$dport" "$sport" "$count" 0
+}
+
+gen_udp_stream() {
+	local dst=$1 sport=${2:-40000} dport=${3:-5302} seconds=${4:-3}
+	ct_server udp-server "$dst" "$dport" echo $((seconds * 10 + 10)) $((seconds + 30)) || return 1
+	ct_client_then_server udp-stream "$dst" "$dport" "$sport" "$seconds"
+}
+
+gen_icmp_echo() {
+	local dst=$1 count=${2:-3}
+	case $dst in 10.77.0.* | fd77::*) ;; *) echo "# refusing $dst" >&2; return 1 ;; esac
+	ip netns exec "$NS_A" ping -q -c "$count" -i 0.2 -W 2 -w $((count + 5)) "$dst" >/dev/null
+}
+
+gen_udp_unreach() {
+	local dst=$1 sport=${2:-40000} dport=${3:-5399}
+	ct_py "$NS_A" udp-unreach "$dst" "$dport" "$sport"
+}
+
+gen_generic() {
+	local dst=$1 proto=${2:-253} count=${3:-3} reply=${4:-1}
+	if [ "$reply" = 1 ]; then
+		ct_server raw-server "$dst" "$proto" "$count" 30 || return 1
+		ct_client_then_server raw-client "$dst" "$proto" "$count" 1
+	else
+		ct_py "$NS_A" raw-client "$dst" "$proto" "$count" 0
+	fi
+}
+
+gen_flows() {
+	local dst=$1 n=${2:-10000} dport=${3:-5304} base=${4:-20000} src
+	case $dst in *:*) src=fd77::1 ;; *) src=10.77.0.1 ;; esac
+	# B's socket only keeps the port open (no port unreachable errors): it drains what it
+	# can and ends 1 s after the burst (datagrams it has no room for are dropped silently).
+	ct_server udp-server "$dst" "$dport" sink "$n" $((n / 100 + 60)) || return 1
+	ct_client_then_server flows "$src" "$dst" "$dport" "$base" "$n"
+}
