@@ -53,6 +53,9 @@ mod proto_generic;
 #[path = "src/proto_icmp.rs"]
 mod proto_icmp;
 #[allow(dead_code)] // Shared pure code; see below.
+#[path = "src/proto_tcp.rs"]
+mod proto_tcp;
+#[allow(dead_code)] // Shared pure code; see below.
 #[path = "src/proto_udp.rs"]
 mod proto_udp;
 #[path = "src/rcu.rs"]

@@ -24,6 +24,10 @@ pub(crate) mod conn;
 pub(crate) mod proto_udp;
 
 #[cfg_attr(not(test), allow(dead_code))]
+#[path = "../src/proto_tcp.rs"]
+pub(crate) mod proto_tcp;
+
+#[cfg_attr(not(test), allow(dead_code))]
 #[path = "../src/proto_icmp.rs"]
 pub(crate) mod proto_icmp;
 
@@ -44,6 +48,9 @@ mod pkt;
 #[cfg(test)]
 #[path = "tests/proc_line.rs"]
 mod proc_line_tests;
+#[cfg(test)]
+#[path = "tests/proto_tcp.rs"]
+mod proto_tcp_tests;
 #[cfg(test)]
 #[path = "tests/proto.rs"]
 mod proto_tests;
@@ -210,6 +217,67 @@ fn check_l4(data: &[u8], p: &Parsed) {
         }
     }
     assert!(proto_generic::generic_packet(hz, &t).refresh.is_some());
+    if p.tuple.proto == tuple::IPPROTO_TCP {
+        check_tcp(data, p, status, hz, &t);
+    }
+}
+
+/// Invariants of the TCP header check and tracker: the header and its options are read
+/// within the packet, and the tracker on a fresh and on a data-driven state never stores a
+/// non-state nor refreshes an invalid packet.
+fn check_tcp(data: &[u8], p: &Parsed, status: u32, hz: u32, t: &conn::Timeouts) {
+    use proto_tcp::*;
+    let seg = match tcp_error(data, p.dataoff) {
+        Ok((seg, _)) => seg,
+        Err(e) => {
+            assert!(e == TcpError::Short || e.msg().is_some());
+            return;
+        }
+    };
+    let tcplen = data.len() - p.dataoff;
+    let hlen = 20 + usize::from(seg.opt_len);
+    assert!(hlen <= tcplen && usize::from(seg.opt_len) <= TCP_MAX_OPT_LEN);
+    assert_eq!(seg.payload_len as usize, tcplen - hlen);
+    assert!(tcp_valid_flags(seg.flags));
+    let mut peer = TcpPeer::default();
+    tcp_options(seg.options(), &mut peer);
+    assert!(peer.td_scale <= TCP_MAX_WSCALE);
+    let mut sack = word(data, 44);
+    tcp_sack(seg.options(), &mut sack);
+
+    let mut fresh = TcpConn::default();
+    let mut driven = TcpConn::default();
+    for (i, peer) in driven.seen.iter_mut().enumerate() {
+        let k = 48 + 20 * i;
+        *peer = TcpPeer {
+            td_end: word(data, k),
+            td_maxend: word(data, k + 4),
+            td_maxwin: word(data, k + 8),
+            td_maxack: word(data, k + 12),
+            td_scale: (word(data, k + 16) % 15) as u8,
+            flags: word(data, k + 17) as u8,
+        };
+    }
+    driven.state = TcpConntrack::from_u8((word(data, 88) % 10) as u8).unwrap_or_default();
+    driven.last_flags = word(data, 92) as u8;
+    let s = TcpSettings::defaults();
+    for conn in [&mut fresh, &mut driven] {
+        for dir in [tuple::Dir::Original, tuple::Dir::Reply] {
+            let ctx = TcpPacketCtx {
+                dir,
+                status,
+                ct_timeout: word(data, 96),
+                now: word(data, 100),
+                hz,
+                synproxy: false,
+            };
+            let a = tcp_packet(conn, &seg, &ctx, &s, t);
+            assert!(conn.state.is_state(), "stored {:?}", conn.state);
+            if a.verdict != TcpVerdict::Accept {
+                assert!(a.refresh.is_none() && !a.kill && !a.set_assured);
+            }
+        }
+    }
 }
 
 /// Invariants of a tuple: inversion is an involution, printing and the `/proc` line never

@@ -103,6 +103,11 @@ void *rct_cache_alloc(struct kmem_cache *cache);
 void rct_cache_free(struct kmem_cache *cache, void *obj);
 unsigned int rct_cache_object_size(struct kmem_cache *cache);
 
+/* The per-entry lock (ct->lock), taken with bottom halves disabled. */
+void rct_entry_lock_init(spinlock_t *lock);
+void rct_entry_lock(spinlock_t *lock);
+void rct_entry_unlock(spinlock_t *lock);
+
 /* Time and scheduling. */
 u32 rct_jiffies32(void);
 u64 rct_jiffies64(void);

@@ -127,11 +127,35 @@ pub(crate) struct Timeouts {
     pub(crate) icmp: u32,
     /// `nf_conntrack_icmpv6_timeout`.
     pub(crate) icmpv6: u32,
+    /// `nf_conntrack_tcp_timeout_syn_sent`: TCP `SYN_SENT`, and `NONE` (`timeouts[0]`).
+    pub(crate) tcp_syn_sent: u32,
+    /// `nf_conntrack_tcp_timeout_syn_recv`: TCP `SYN_RECV`.
+    pub(crate) tcp_syn_recv: u32,
+    /// `nf_conntrack_tcp_timeout_established`: TCP `ESTABLISHED`.
+    pub(crate) tcp_established: u32,
+    /// `nf_conntrack_tcp_timeout_fin_wait`: TCP `FIN_WAIT`.
+    pub(crate) tcp_fin_wait: u32,
+    /// `nf_conntrack_tcp_timeout_close_wait`: TCP `CLOSE_WAIT`.
+    pub(crate) tcp_close_wait: u32,
+    /// `nf_conntrack_tcp_timeout_last_ack`: TCP `LAST_ACK`.
+    pub(crate) tcp_last_ack: u32,
+    /// `nf_conntrack_tcp_timeout_time_wait`: TCP `TIME_WAIT`.
+    pub(crate) tcp_time_wait: u32,
+    /// `nf_conntrack_tcp_timeout_close`: TCP `CLOSE`, and any state after a RST.
+    pub(crate) tcp_close: u32,
+    /// TCP `SYN_SENT2` (simultaneous open). 6.12 has no sysctl for it.
+    pub(crate) tcp_syn_sent2: u32,
+    /// `nf_conntrack_tcp_timeout_max_retrans`: the cap once `nf_conntrack_tcp_max_retrans`
+    /// retransmissions were seen, or when the receiver's window is zero.
+    pub(crate) tcp_max_retrans: u32,
+    /// `nf_conntrack_tcp_timeout_unacknowledged`: the cap while data is unacknowledged,
+    /// and for connections picked up mid-stream until a reply is seen.
+    pub(crate) tcp_unacknowledged: u32,
 }
 
 impl Timeouts {
     /// Linux 6.12's defaults: `nf_ct_generic_timeout`, `udp_timeouts[]`,
-    /// `nf_ct_icmp_timeout` and `nf_ct_icmpv6_timeout`.
+    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout` and `tcp_timeouts[]`.
     pub(crate) const fn defaults() -> Timeouts {
         Timeouts {
             generic: 600,
@@ -139,6 +163,17 @@ impl Timeouts {
             udp_replied: 120,
             icmp: 30,
             icmpv6: 30,
+            tcp_syn_sent: 120,
+            tcp_syn_recv: 60,
+            tcp_established: 432_000,
+            tcp_fin_wait: 120,
+            tcp_close_wait: 60,
+            tcp_last_ack: 30,
+            tcp_time_wait: 120,
+            tcp_close: 10,
+            tcp_syn_sent2: 120,
+            tcp_max_retrans: 300,
+            tcp_unacknowledged: 300,
         }
     }
 }

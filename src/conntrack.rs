@@ -30,12 +30,15 @@ use crate::proc::ProcEntry;
 use crate::proc_line::{write_line, L4Info, Snapshot};
 use crate::proto_generic::generic_packet;
 use crate::proto_icmp::{icmp_packet, icmpv6_packet};
+use crate::proto_tcp::{
+    tcp_error, tcp_packet, TcpAction, TcpConn, TcpPacketCtx, TcpSegment, TcpSettings, TcpVerdict,
+};
 use crate::proto_udp::{udp_error, udp_packet, udplite_error, udplite_packet, Checksum, UdpState};
 use crate::stat::{Stat, StatRow, STAT_COUNT};
 use crate::table::{global, Insert, Table};
 use crate::tuple::{
     self, icmp_verdict, Dir, IcmpVerdict, PacketBytes, Parsed, IPPROTO_GRE, IPPROTO_ICMP,
-    IPPROTO_ICMPV6, IPPROTO_UDP, IPPROTO_UDPLITE, L3,
+    IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, L3,
 };
 use core::fmt;
 use core::ptr::NonNull;
@@ -189,6 +192,7 @@ pub(crate) struct NetState {
     count: AtomicU32,
     unconfirmed: crate::unconfirmed::Unconfirmed,
     timeouts: Timeouts,
+    tcp: TcpSettings,
 }
 
 // SAFETY: `net` is only used as a hash salt; everything else is thread-safe.
@@ -212,6 +216,7 @@ impl NetState {
             count: AtomicU32::new(0),
             unconfirmed: crate::unconfirmed::Unconfirmed::new()?,
             timeouts: Timeouts::defaults(),
+            tcp: TcpSettings::defaults(),
         })
     }
 
@@ -350,19 +355,108 @@ impl NetState {
         }
         let key = parsed.tuple.key();
         let hash = Table::hash(&key, self.net);
-        if let Some((conn, dir)) = table.find(self, &key, hash, now) {
+        // `repeat:` of `nf_conntrack_in`: a SYN reopening a closed TCP connection kills the
+        // old entry and is looked up again, which makes a new one.
+        for _ in 0..2 {
+            let Some((conn, dir)) = table.find(self, &key, hash, now) else {
+                return self.new_entry(table, cache, max, pkt, &parsed, hash, ctx);
+            };
             let ctinfo = CtInfo::of_match(dir, conn.status());
-            let action = self.l4_packet(&conn, pkt, &parsed, ctx);
-            if !self.apply(&conn, action, now) {
-                self.count_invalid();
-                return Verdict::Accept;
+            let outcome = if proto == IPPROTO_TCP {
+                self.tcp_existing(table, &conn, pkt, &parsed, ctinfo, ctx)
+            } else {
+                let action = self.l4_packet(&conn, pkt, &parsed, ctx);
+                if self.apply(&conn, action, now) {
+                    Outcome::Accept
+                } else {
+                    Outcome::Invalid
+                }
+            };
+            match outcome {
+                Outcome::Accept => {
+                    if ctinfo.sets_seen_reply() {
+                        conn.set_status(IPS_SEEN_REPLY);
+                    }
+                    return Verdict::Accept;
+                }
+                Outcome::Invalid => {
+                    self.count_invalid();
+                    return Verdict::Accept;
+                }
+                Outcome::Drop => {
+                    self.count_invalid();
+                    self.count_stat(Stat::Drop);
+                    return Verdict::Drop;
+                }
+                Outcome::Repeat => {}
             }
-            if ctinfo.sets_seen_reply() {
-                conn.set_status(IPS_SEEN_REPLY);
-            }
-            return Verdict::Accept;
         }
-        self.new_entry(table, cache, max, pkt, &parsed, hash, ctx)
+        Verdict::Accept
+    }
+
+    /// The TCP segment at `parsed.dataoff`, checked as `tcp_error` does (the checksum on
+    /// incoming packets only).
+    fn tcp_segment<P: Packet + ?Sized>(
+        pkt: &P,
+        parsed: &Parsed,
+        ctx: &HookCtx,
+    ) -> Option<TcpSegment> {
+        let (seg, _full) = tcp_error(pkt, parsed.dataoff).ok()?;
+        let sum_ok = ctx.hook != Hook::PreRouting
+            || pkt.l4_checksum_ok(ctx.hook, ctx.family, parsed.dataoff, IPPROTO_TCP, None);
+        sum_ok.then_some(seg)
+    }
+
+    /// `nf_conntrack_tcp_packet` on an entry in the table.
+    fn tcp_existing<P: Packet + ?Sized>(
+        &self,
+        table: &Table,
+        conn: &ConnRef,
+        pkt: &P,
+        parsed: &Parsed,
+        ctinfo: CtInfo,
+        ctx: &HookCtx,
+    ) -> Outcome {
+        let Some(seg) = Self::tcp_segment(pkt, parsed, ctx) else {
+            return Outcome::Invalid;
+        };
+        let now = ctx.clock.now;
+        let tctx = TcpPacketCtx {
+            dir: ctinfo.dir(),
+            status: conn.status(),
+            ct_timeout: conn.timeout(),
+            now,
+            hz: ctx.clock.hz,
+            synproxy: false,
+        };
+        let action: TcpAction =
+            conn.with_tcp(|tcp| tcp_packet(tcp, &seg, &tctx, &self.tcp, &self.timeouts));
+        match action.verdict {
+            TcpVerdict::Invalid => {
+                if let Some(t) = action.lowered_timeout {
+                    conn.set_timeout(t);
+                }
+                Outcome::Invalid
+            }
+            // Reopening: kill the old entry and look again; if it was dying, drop.
+            TcpVerdict::Repeat if table.kill(conn) => Outcome::Repeat,
+            TcpVerdict::Repeat => Outcome::Drop,
+            TcpVerdict::Accept => {
+                if let Some(t) = action
+                    .refresh
+                    .and_then(|extra| refreshed_timeout(conn.status(), now, extra))
+                {
+                    conn.set_timeout(t);
+                }
+                if action.set_assured {
+                    conn.set_status(IPS_ASSURED);
+                }
+                if action.kill {
+                    table.kill(conn);
+                }
+                Outcome::Accept
+            }
+        }
     }
 
     /// `init_conntrack` and the protocol's first look at the packet.
@@ -385,7 +479,29 @@ impl NetState {
         // 6.12 allocates first and lets the protocol reject the new entry; asking first has
         // the same outcome without the allocation.
         let mut udp = UdpState::default();
-        let Some(action) = self.l4_verdict(pkt, parsed, 0, parsed.tuple.l4, &mut udp, ctx) else {
+        let mut tcp = TcpConn::default();
+        let action = if parsed.tuple.proto == IPPROTO_TCP {
+            // `tcp_new` and the first `nf_conntrack_tcp_packet` on an unconfirmed entry.
+            Self::tcp_segment(pkt, parsed, ctx).and_then(|seg| {
+                let tctx = TcpPacketCtx {
+                    dir: Dir::Original,
+                    status: 0,
+                    ct_timeout: 0,
+                    now,
+                    hz: ctx.clock.hz,
+                    synproxy: false,
+                };
+                let a = tcp_packet(&mut tcp, &seg, &tctx, &self.tcp, &self.timeouts);
+                (a.verdict == TcpVerdict::Accept).then_some(PacketAction {
+                    verdict: L4Verdict::Accept,
+                    refresh: a.refresh,
+                    set_assured: a.set_assured,
+                })
+            })
+        } else {
+            self.l4_verdict(pkt, parsed, 0, parsed.tuple.l4, &mut udp, ctx)
+        };
+        let Some(action) = action else {
             self.count_invalid();
             return Verdict::Accept;
         };
@@ -410,6 +526,7 @@ impl NetState {
             now,
             cookie: ctx.cookie,
             owner: self,
+            tcp,
         };
         let Some(conn) = cache.alloc(&init) else {
             self.count.fetch_sub(1, Relaxed);
@@ -634,13 +751,25 @@ impl Drop for NetState {
     }
 }
 
-/// Whether the module tracks `proto` yet: TCP, SCTP, DCCP and GRE have trackers of their own
-/// in 6.12, which the module does not have yet; their packets pass untracked.
+/// Whether the module tracks `proto` yet: SCTP, DCCP and GRE have trackers of their own in
+/// 6.12, which the module does not have yet; their packets pass untracked.
 fn tracked(proto: u8) -> bool {
     matches!(
         proto,
-        IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_ICMP | IPPROTO_ICMPV6
+        IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_ICMP | IPPROTO_ICMPV6
     ) || crate::proto_generic::is_generic(proto)
+}
+
+/// What a packet of an existing entry comes to.
+enum Outcome {
+    /// Part of the connection.
+    Accept,
+    /// Invalid for it: counted, passed on.
+    Invalid,
+    /// Invalid and dropped.
+    Drop,
+    /// The entry was killed: look the packet up again.
+    Repeat,
 }
 
 /// One `/proc/net/nf_conntrack` line for `conn`, unless it has expired.
@@ -662,7 +791,11 @@ fn write_conn(w: &mut impl fmt::Write, conn: &ConnRef, clock: &Clock) -> fmt::Re
             reply,
             status,
             secs: expires_in_secs(conn.timeout(), clock.now, clock.hz),
-            l4: L4Info::None,
+            l4: if original.proto == IPPROTO_TCP {
+                L4Info::State(conn.with_tcp(|tcp| tcp.state).name())
+            } else {
+                L4Info::None
+            },
             acct: None,
             mark: conn.mark(),
             zone: Zone {

@@ -12,8 +12,10 @@
 use crate::bindings;
 use crate::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_SEEN_REPLY};
 use crate::conntrack::NetState;
+use crate::proto_tcp::TcpConn;
 use crate::slab::KmemCache;
 use crate::tuple::{Dir, Key, Tuple, KEY_LEN};
+use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use core::sync::atomic::{fence, AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
@@ -129,6 +131,7 @@ impl TupleHash {
 /// its holders: the table (or an unconfirmed list) holds one reference, and every
 /// [`ConnRef`] one more. Fields are written only by the creator before the entry is
 /// published, or by holders of a reference (timeouts, status bits, protocol state).
+/// `tcp` is accessed only with `lock` held, by holders of a reference (or by the creator).
 #[repr(C)]
 pub(crate) struct Conn {
     tuplehash: [TupleHash; 2],
@@ -150,6 +153,10 @@ pub(crate) struct Conn {
     /// Address of the skb that created the entry, until confirmed (see `conntrack`).
     cookie: AtomicUsize,
     owner: AtomicPtr<NetState>,
+    /// `ct->lock`: guards `tcp`.
+    lock: Opaque<bindings::spinlock_t>,
+    /// TCP's state (`ct->proto.tcp`).
+    tcp: UnsafeCell<TcpConn>,
 }
 
 /// What an entry starts with.
@@ -162,6 +169,8 @@ pub(crate) struct ConnInit<'a> {
     pub(crate) now: u32,
     pub(crate) cookie: usize,
     pub(crate) owner: &'a NetState,
+    /// TCP's state after the first packet (default for other protocols).
+    pub(crate) tcp: TcpConn,
 }
 
 impl Conn {
@@ -249,6 +258,18 @@ impl Conn {
         self.cpu.store(cpu, Relaxed)
     }
 
+    /// Runs `f` on the TCP state with the entry's lock held (`spin_lock_bh(&ct->lock)`).
+    /// Lock order: a bucket lock may be held when this is called, never the reverse.
+    pub(crate) fn with_tcp<R>(&self, f: impl FnOnce(&mut TcpConn) -> R) -> R {
+        // SAFETY: The lock was initialised at allocation; the caller holds a reference.
+        unsafe { bindings::rct_entry_lock(self.lock.get()) };
+        // SAFETY: `tcp` is only accessed with `lock` held (type invariant), which we hold.
+        let r = f(unsafe { &mut *self.tcp.get() });
+        // SAFETY: Locked above.
+        unsafe { bindings::rct_entry_unlock(self.lock.get()) };
+        r
+    }
+
     pub(crate) fn refcount(&self) -> u32 {
         self.refcount.load(Relaxed)
     }
@@ -326,6 +347,11 @@ impl EntryCache {
         c.cookie.store(init.cookie, Relaxed);
         c.owner
             .store((init.owner as *const NetState).cast_mut(), Relaxed);
+        // SAFETY: Nobody takes the lock of an entry without a reference, and there is none
+        // yet: initialising it again on reuse is fine.
+        unsafe { bindings::rct_entry_lock_init(c.lock.get()) };
+        // SAFETY: As above, nobody else accesses `tcp` before the reference is published.
+        unsafe { *c.tcp.get() = init.tcp };
         // Publish the fields before the reference that lets readers use them.
         c.refcount.store(1, Release);
         // INVARIANT: the caller owns the only reference.

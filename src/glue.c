@@ -351,6 +351,21 @@ unsigned int rct_cache_object_size(struct kmem_cache *cache)
 	return kmem_cache_size(cache);
 }
 
+void rct_entry_lock_init(spinlock_t *lock)
+{
+	spin_lock_init(lock);
+}
+
+void rct_entry_lock(spinlock_t *lock)
+{
+	spin_lock_bh(lock);
+}
+
+void rct_entry_unlock(spinlock_t *lock)
+{
+	spin_unlock_bh(lock);
+}
+
 u32 rct_jiffies32(void)
 {
 	return (u32)jiffies;

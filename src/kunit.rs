@@ -370,14 +370,16 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     let Some(ct) = test_state(&t) else {
         return;
     };
-    let (p4, p6) = (ipv4_udp(), ipv6_tcp_syn());
+    // SCTP over IPv6: parsed, but not tracked yet.
+    let (p4, mut p6) = (ipv4_udp(), ipv6_tcp_syn());
+    p6[6] = 132;
     let (Some(s4), Some(s6)) = (
         TestSkb::new(&p4, p4.len(), Family::Ipv4),
         TestSkb::new(&p6, 20, Family::Ipv6),
     ) else {
         return t.fail(concat!(file!(), "\0"), line!(), "skb allocation failed\0");
     };
-    // TCP is not tracked yet: these count only their hook.
+    // Untracked: these count only their hook.
     let calls = [
         (
             HookRole::Track,

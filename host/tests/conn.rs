@@ -110,6 +110,18 @@ fn default_timeouts_are_6_12s() {
     assert_eq!(t.udp_replied, 120);
     assert_eq!(t.icmp, 30);
     assert_eq!(t.icmpv6, 30);
+    // tcp_timeouts[] of nf_conntrack_proto_tcp.c (2 MINS, 60 SECS, 5 DAYS, ...).
+    assert_eq!(t.tcp_syn_sent, 2 * 60);
+    assert_eq!(t.tcp_syn_recv, 60);
+    assert_eq!(t.tcp_established, 5 * 24 * 60 * 60);
+    assert_eq!(t.tcp_fin_wait, 2 * 60);
+    assert_eq!(t.tcp_close_wait, 60);
+    assert_eq!(t.tcp_last_ack, 30);
+    assert_eq!(t.tcp_time_wait, 2 * 60);
+    assert_eq!(t.tcp_close, 10);
+    assert_eq!(t.tcp_syn_sent2, 2 * 60);
+    assert_eq!(t.tcp_max_retrans, 5 * 60);
+    assert_eq!(t.tcp_unacknowledged, 5 * 60);
     assert_eq!(Timeouts::default(), t);
     // Usable in a static initialiser.
     const T: Timeouts = Timeouts::defaults();

@@ -41,6 +41,9 @@ pub(crate) const SYN: u8 = 0x02;
 pub(crate) const RST: u8 = 0x04;
 pub(crate) const PSH: u8 = 0x08;
 pub(crate) const ACK: u8 = 0x10;
+pub(crate) const URG: u8 = 0x20;
+pub(crate) const ECE: u8 = 0x40;
+pub(crate) const CWR: u8 = 0x80;
 
 /// One's complement sum of `data` as big-endian 16-bit words, added to `sum`.
 fn sum16(mut sum: u32, data: &[u8]) -> u32 {
@@ -309,6 +312,19 @@ impl Tcp {
         }
     }
 
+    /// A header with every field given and `options`.
+    pub(crate) fn with(flags: u8, seq: u32, ack: u32, window: u16, options: Vec<u8>) -> Self {
+        Tcp {
+            sport: 40000,
+            dport: 8080,
+            seq,
+            ack,
+            flags,
+            window,
+            options,
+        }
+    }
+
     /// Header and `data` (checksum left to the IP builder).
     pub(crate) fn build(&self, data: &[u8]) -> Vec<u8> {
         let mut opts = self.options.clone();
@@ -327,6 +343,56 @@ impl Tcp {
         h.extend_from_slice(&opts);
         h.extend_from_slice(data);
         h
+    }
+}
+
+/// TCP option builders, each returning the option's bytes (kind, length, value).
+pub(crate) mod tcpopt {
+    /// End of option list.
+    pub(crate) const EOL: u8 = 0;
+    /// No-operation (padding).
+    pub(crate) const NOP: u8 = 1;
+
+    /// Maximum segment size.
+    pub(crate) fn mss(mss: u16) -> Vec<u8> {
+        let [a, b] = mss.to_be_bytes();
+        vec![2, 4, a, b]
+    }
+
+    /// Window scale.
+    pub(crate) fn wscale(shift: u8) -> Vec<u8> {
+        vec![3, 3, shift]
+    }
+
+    /// SACK permitted.
+    pub(crate) fn sack_perm() -> Vec<u8> {
+        vec![4, 2]
+    }
+
+    /// SACK blocks `(left, right)`.
+    pub(crate) fn sack(blocks: &[(u32, u32)]) -> Vec<u8> {
+        let mut o = vec![
+            5,
+            u8::try_from(2 + 8 * blocks.len()).expect("too many blocks"),
+        ];
+        for (l, r) in blocks {
+            o.extend_from_slice(&l.to_be_bytes());
+            o.extend_from_slice(&r.to_be_bytes());
+        }
+        o
+    }
+
+    /// Timestamps.
+    pub(crate) fn ts(val: u32, ecr: u32) -> Vec<u8> {
+        let mut o = vec![8, 10];
+        o.extend_from_slice(&val.to_be_bytes());
+        o.extend_from_slice(&ecr.to_be_bytes());
+        o
+    }
+
+    /// The options concatenated (callers add NOPs where a real stack would).
+    pub(crate) fn list(opts: &[Vec<u8>]) -> Vec<u8> {
+        opts.concat()
     }
 }
 
