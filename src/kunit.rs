@@ -794,6 +794,103 @@ unsafe extern "C" fn rct_kunit_nulls_restart(test: *mut bindings::kunit) {
     expect_eq!(t, ct.entry_count(), 0);
 }
 
+/// IPv4 TCP between A4:40000 and B4:80, `reply` for B to A, with a valid header checksum
+/// (the TCP checksum is not checked outside PRE_ROUTING).
+fn tcp4(reply: bool, flags: u8, seq: u32, ack: u32) -> [u8; 40] {
+    let mut p = [0u8; 40];
+    p[..20].copy_from_slice(&ipv4_header(6, 20));
+    let (sport, dport) = if reply {
+        (80u16, 40000u16)
+    } else {
+        (40000, 80)
+    };
+    if reply {
+        p[12..16].copy_from_slice(&B4);
+        p[16..20].copy_from_slice(&A4);
+        p[10..12].copy_from_slice(&[0, 0]);
+        let c = csum(&p[..20]);
+        p[10..12].copy_from_slice(&c);
+    }
+    p[20..22].copy_from_slice(&sport.to_be_bytes());
+    p[22..24].copy_from_slice(&dport.to_be_bytes());
+    p[24..28].copy_from_slice(&seq.to_be_bytes());
+    p[28..32].copy_from_slice(&ack.to_be_bytes());
+    p[32] = 0x50;
+    p[33] = flags;
+    p[34..36].copy_from_slice(&64000u16.to_be_bytes());
+    p
+}
+
+/// KUnit case `tcp_close_and_reopen`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_tcp_close_and_reopen(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    const FIN: u8 = 0x01;
+    // Locally generated both ways (LOCAL_OUT then POST_ROUTING).
+    let send = |pkt: [u8; 40]| -> Option<(Verdict, Verdict)> {
+        let skb = TestSkb::new(&pkt, pkt.len(), Family::Ipv4)?;
+        let v1 = ct.track(
+            &table,
+            cache,
+            0,
+            skb.skb(),
+            &ctx(Hook::LocalOut, Family::Ipv4, &skb, 1000),
+        );
+        let v2 = ct.confirm(
+            &table,
+            skb.skb(),
+            &ctx(Hook::PostRouting, Family::Ipv4, &skb, 1000),
+        );
+        Some((v1, v2))
+    };
+    let Ok(flow) = parse_ipv4(&tcp4(false, SYN, 1000, 0)[..], 0).map(|p| p.tuple) else {
+        return expect!(t, false);
+    };
+    let state = || {
+        find(&ct, &table, &flow, 1000)
+            .map(|(c, _)| (c.with_tcp(|tcp| tcp.state).name(), c.is_assured()))
+    };
+    let ok = Some((Verdict::Accept, Verdict::Accept));
+    expect_eq!(t, send(tcp4(false, SYN, 1000, 0)), ok);
+    expect_eq!(t, state(), Some(("SYN_SENT", false)));
+    expect_eq!(t, send(tcp4(true, SYN | ACK, 5000, 1001)), ok);
+    expect_eq!(t, state(), Some(("SYN_RECV", false)));
+    expect_eq!(t, send(tcp4(false, ACK, 1001, 5001)), ok);
+    expect_eq!(t, state(), Some(("ESTABLISHED", true)));
+    expect_eq!(t, send(tcp4(false, FIN | ACK, 1001, 5001)), ok);
+    expect_eq!(t, send(tcp4(true, FIN | ACK, 5001, 1002)), ok);
+    expect_eq!(t, send(tcp4(false, ACK, 1002, 5002)), ok);
+    expect_eq!(t, state(), Some(("TIME_WAIT", true)));
+    let Some((old, _)) = find(&ct, &table, &flow, 1000) else {
+        return expect!(t, false);
+    };
+    // A new SYN on the TIME_WAIT tuple: the old entry is killed and a new one made.
+    expect_eq!(t, send(tcp4(false, SYN, 90000, 0)), ok);
+    expect!(t, old.is_dying());
+    drop(old);
+    expect_eq!(t, state(), Some(("SYN_SENT", false)));
+    expect_eq!(t, ct.entry_count(), 1);
+    expect_eq!(t, ct.stats_sum()[Stat::Invalid as usize], 0);
+    // Out-of-window data is invalid and changes nothing.
+    expect_eq!(t, send(tcp4(true, SYN | ACK, 7000, 90001)), ok);
+    expect_eq!(t, send(tcp4(false, ACK, 90001 + 3_000_000, 7001)), ok);
+    expect_eq!(t, ct.stats_sum()[Stat::Invalid as usize], 1);
+    expect_eq!(t, state(), Some(("SYN_RECV", false)));
+    ct.flush(&table);
+}
+
 fn udp4_flow_tuple(sport: u16) -> Tuple {
     let mut t = udp4_tuple();
     t.l4 = L4::Ports {
