@@ -669,17 +669,17 @@ impl NetState {
         if self.unconfirmed.len() == 0 {
             return Verdict::Accept;
         }
-        let Ok(parsed) = Self::parse(pkt, ctx) else {
-            return Verdict::Accept;
-        };
-        let key = parsed.tuple.key();
+        // The packet is parsed again only if an entry carries its skb's tag: most packets
+        // here belong to confirmed connections and need nothing.
+        let mut key = None;
         let Some(conn) = self.unconfirmed.take(|c| {
             c.cookie() == ctx.cookie
-                && c.tuplehash(Dir::Original).tuple().map(|t| t.key()) == Some(key)
+                && *key.get_or_insert_with(|| Self::parse(pkt, ctx).ok().map(|p| p.tuple.key()))
+                    == Some(c.tuplehash(Dir::Original).load_key_for_compare())
         }) else {
             return Verdict::Accept;
         };
-        let clash_ok = match parsed.tuple.proto {
+        let clash_ok = match conn.tuplehash(Dir::Original).tuple().map_or(0, |t| t.proto) {
             IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_GRE => true,
             p => crate::proto_generic::is_generic(p),
         };
