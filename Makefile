@@ -5,6 +5,8 @@
 #   make demo         boot a VM (KERNEL=um by default), load the module, send traffic,
 #                     show both tables
 #   make test         every test: host, lints, KUnit and VM tests on um-debug, x86 and um
+#   make bench        benchmarks on um, rust_conntrack beside nf_conntrack: writes
+#                     bench/results-<date>.md and bench/cost-vs-table-size.png
 #   make setup        install dependencies and build the cached kernels
 #   make vm           a shell-less VM run: make vm CMD='cat /proc/net/rust_conntrack'
 #   make fmt          format the Rust sources with the kernel's rustfmt settings
@@ -12,7 +14,7 @@
 
 # KERNEL and KDIR given on the command line reach the scripts through the environment.
 
-.PHONY: all module demo test setup vm fmt clean
+.PHONY: all module demo test bench setup vm fmt clean
 
 all: module
 
@@ -24,6 +26,9 @@ demo:
 
 test:
 	@scripts/test
+
+bench:
+	@scripts/bench
 
 setup:
 	@scripts/setup

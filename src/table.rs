@@ -68,10 +68,10 @@ pub(crate) enum Insert {
     ChainTooLong,
 }
 
-/// `MIN_CHAINLEN` and `MAX_CHAINLEN` of nf_conntrack: a chain may hold 8 plus a random
-/// number below 64 entries before inserts into it fail.
-pub(crate) const MIN_CHAINLEN: u32 = 8;
-pub(crate) const MAX_CHAINLEN: u32 = 64;
+/// `MIN_CHAINLEN` and `MAX_CHAINLEN` of nf_conntrack: a chain may hold 50 plus a random
+/// number below 30 entries before inserts into it fail.
+pub(crate) const MIN_CHAINLEN: u32 = 50;
+pub(crate) const MAX_CHAINLEN: u32 = 80 - MIN_CHAINLEN;
 
 /// The hash table.
 ///

@@ -1,0 +1,426 @@
+#!/bin/bash
+# Guest side of `make bench` (scripts/bench runs it in a `um` VM): measures rust_conntrack
+# beside nf_conntrack with pktgen traffic between two namespaces, in rounds that
+# interleave the configurations. Writes raw figures to $RCT_OUT/bench/; scripts/bench
+# turns them into the report (bench/README.md says what each figure means).
+#
+# Settings (environment; scripts/bench passes them on the command line with env):
+#   BENCH_ROUNDS   rounds (default 3); every round measures every configuration
+#   BENCH_A_REPS   part A passes per round (default 3): each measures the four
+#                  configurations once, in an order rotated from pass to pass
+#   BENCH_B_RUNS   established-flow runs per table size in part B (default 2)
+#   BENCH_PKTS     packets per established-flow run (default 1000000)
+#   BENCH_SIZES    table sizes for the lookup-cost runs, ascending (default
+#                  "10000 100000 1000000"); the last one is also the new-flow, memory and
+#                  GC size
+#   BENCH_HASHSIZE buckets for both trackers (default 1048576)
+#   BENCH_GC_MAX   seconds to wait for the count to reach 0 after the last entry's expiry
+#                  (default 150)
+#
+# Output, in $RCT_OUT/bench/:
+#   raw.tsv     ROUND PART CONFIG METRIC VALUE, tab-separated (PART A: one flow, four
+#               configurations, ROUND is round.pass; B: one tracker with a table of
+#               BENCH_SIZES entries; a METRIC may repeat within a round)
+#   notes.txt   anything that looked wrong (drops, insert_failed, entries not created...)
+#   meta.txt    kernel, module and table sizes
+#   gc-*.txt    the GC samples (seconds from the last entry's expiry, count)
+#
+# The traffic never leaves the two namespaces (rctb-a 10.77.0.1 -> rctb-b 10.77.0.2 over
+# a veth pair): pktgen in rctb-a, a UDP socket in rctb-b that never reads (the packets
+# end as RcvbufErrors, after both trackers' confirm hooks). Every loop is bounded.
+set -u
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+
+ROUNDS=${BENCH_ROUNDS:-3}
+A_REPS=${BENCH_A_REPS:-3}
+B_RUNS=${BENCH_B_RUNS:-2}
+PKTS=${BENCH_PKTS:-1000000}
+read -r -a SIZES <<<"${BENCH_SIZES:-10000 100000 1000000}"
+HS=${BENCH_HASHSIZE:-1048576}
+GC_MAX=${BENCH_GC_MAX:-150}
+WARM=100000          # packets before each measured run (creates the flow's entry)
+UDP_TIMEOUT=30       # an unreplied UDP entry's timeout, both trackers
+NA=rctb-a
+NB=rctb-b
+OUT=$RCT_OUT/bench
+RAW=$OUT/raw.tsv
+NOTES=$OUT/notes.txt
+META=$OUT/meta.txt
+ROUND=0
+CTX=setup            # what is being measured, for the notes
+SINK_PID=
+mkdir -p "$OUT"
+: >"$RAW"
+: >"$NOTES"
+: >"$META"
+
+now() { date +%s.%N; }
+log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
+raw() { printf '%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$1" "$2" "$3" "$4" >>"$RAW"; }
+note() {
+	echo "round $ROUND: $*" >>"$NOTES"
+	log "NOTE: $*"
+}
+meta() { echo "$1: $2" >>"$META"; }
+
+# --- trackers --------------------------------------------------------------------------
+
+ours_loaded() { grep -q '^rust_conntrack ' /proc/modules; }
+ours_load() {
+	ours_loaded && return 0
+	insmod "$RCT_KO" hashsize="$HS" || { note "insmod rust_conntrack failed"; return 1; }
+}
+ours_unload() {
+	ours_loaded || return 0
+	rmmod rust_conntrack || note "rmmod rust_conntrack failed"
+}
+
+# nf_conntrack hooks a namespace only when something asks for it (it was loaded without
+# enable_hooks): a `ct` expression in an nft rule does (nf_ct_netns_get), even in a
+# regular chain that no hook calls, so the rule itself costs nothing per packet. Deleting
+# the table drops the last reference and unregisters the hooks.
+nf_on() {
+	local ns
+	for ns in "$NA" "$NB"; do
+		ip netns exec "$ns" nft list table inet rctbench >/dev/null 2>&1 && continue
+		ip netns exec "$ns" nft -f - <<<'table inet rctbench { chain keep { ct state new counter; }; }' ||
+			note "nft: cannot enable nf_conntrack in $ns"
+	done
+}
+nf_off() {
+	local ns
+	for ns in "$NA" "$NB"; do
+		ip netns exec "$ns" nft list table inet rctbench >/dev/null 2>&1 || continue
+		ip netns exec "$ns" nft delete table inet rctbench || note "nft: cannot delete the table in $ns"
+	done
+}
+
+# The hooks registered in the receiving namespace must be the configuration's.
+check_hooks() {
+	local want_nf=$1 want_ours=$2 hooks nf ours
+	hooks=$(ip netns exec "$NB" nft list hooks 2>&1)
+	nf=$(grep -c 'nf_conntrack\]' <<<"$hooks")
+	ours=$(grep -c 'rct_conntrack_in' <<<"$hooks")
+	if { [ "$want_nf" = 1 ] && [ "$nf" -eq 0 ]; } || { [ "$want_nf" = 0 ] && [ "$nf" -ne 0 ]; } ||
+		{ [ "$want_ours" = 1 ] && [ "$ours" -eq 0 ]; } || { [ "$want_ours" = 0 ] && [ "$ours" -ne 0 ]; }; then
+		note "hooks in $NB: want nf_conntrack=$want_nf rust_conntrack=$want_ours, see $nf/$ours hook lines"
+		return 1
+	fi
+}
+
+# set_config none|nf|ours|both: trackers on the current namespace pair.
+set_config() {
+	case $1 in
+	none) ours_unload; nf_off ;;
+	nf) ours_unload; nf_on ;;
+	ours) ours_load; nf_off ;;
+	both) ours_load; nf_on ;;
+	esac
+	case $1 in
+	none) check_hooks 0 0 ;;
+	nf) check_hooks 1 0 ;;
+	ours) check_hooks 0 1 ;;
+	both) check_hooks 1 1 ;;
+	esac
+}
+
+# --- namespaces and traffic ------------------------------------------------------------
+
+ns_down() {
+	if [ -n "$SINK_PID" ]; then
+		kill "$SINK_PID" 2>/dev/null
+		wait "$SINK_PID" 2>/dev/null
+		SINK_PID=
+	fi
+	ip netns del "$NA" 2>/dev/null
+	ip netns del "$NB" 2>/dev/null
+	true
+}
+
+ns_up() {
+	local i ready
+	ns_down
+	# IPv4 only: no IPv6 autoconfiguration or MLD packets, whose entries would linger in
+	# the tables beside the benchmark's own.
+	ip netns add "$NA" && ip netns add "$NB" &&
+		ip netns exec "$NA" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 &&
+		ip netns exec "$NB" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 &&
+		ip link add va netns "$NA" type veth peer name vb netns "$NB" &&
+		ip -n "$NA" addr add 10.77.0.1/24 dev va && ip -n "$NB" addr add 10.77.0.2/24 dev vb &&
+		ip -n "$NA" link set lo up && ip -n "$NB" link set lo up &&
+		ip -n "$NA" link set va up && ip -n "$NB" link set vb up || { note "netns setup failed"; return 1; }
+	for i in $(seq 100); do
+		ip -n "$NB" -o link show vb | grep -q 'state UP' && ip -n "$NA" -o link show va | grep -q 'state UP' && break
+		sleep 0.05
+	done
+	MAC_B=$(ip -n "$NB" -o link show vb | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+	# The sink: a UDP socket on 10.77.0.2:9 with a tiny buffer that never reads, so every
+	# packet is delivered (no ICMP port unreachable) and dropped by UDP. Lives at most 2 h.
+	ready=/tmp/rctb-sink.$$
+	rm -f "$ready"
+	ip netns exec "$NB" "$PY" -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.bind(("10.77.0.2", 9))
+open(sys.argv[1], "w").close()
+time.sleep(7200)' "$ready" &
+	SINK_PID=$!
+	for i in $(seq 100); do
+		[ -e "$ready" ] && break
+		sleep 0.05
+	done
+	[ -e "$ready" ] || note "the UDP sink did not start"
+	rm -f "$ready"
+	pg kpktgend_0 "rem_device_all" "add_device va"
+}
+
+# pg FILE CMD...: pktgen commands, written one by one to /proc/net/pktgen/FILE in rctb-a.
+pg() {
+	ip netns exec "$NA" /bin/bash -c 'f=/proc/net/pktgen/$1; shift
+		for c; do echo "$c" >"$f" || { echo "pktgen: \"$c\" > $f failed" >&2; exit 1; }; done' _ "$@" ||
+		note "pktgen configuration failed: $*"
+}
+
+# snap ARRAY: the receiving namespace's counters (tests/bench/snap.py) into ARRAY.
+snap() {
+	local -n _s=$1
+	local k v
+	_s=()
+	while read -r k v; do _s[$k]=$v; done < <(ip netns exec "$NB" "$PY" "$BENCH_DIR/snap.py" vb)
+}
+
+# pg_run N FLOW [warm]: sends N packets, FLOW "one" (10.77.0.1:9 -> 10.77.0.2:9) or "range:B"
+# (sources 10.77.B.0-15, source ports 1-65533 both advancing every packet: 1 048 528
+# distinct tuples, all new). Sets PG_USEC, PG_SENT, PG_ERR and the deltas of the
+# receiver's counters in D[...] (not for a warm-up run); returns non-zero if pktgen did not
+# report a result.
+declare -A S0 S1 D
+pg_run() {
+	local n=$1 flow=$2 warm=${3:-} src_min src_max sp_min sp_max res k
+	case $flow in
+	one) src_min=10.77.0.1 src_max=10.77.0.1 sp_min=9 sp_max=9 ;;
+	range:*) src_min=10.77.${flow#range:}.0 src_max=10.77.${flow#range:}.15 sp_min=1 sp_max=65534 ;;
+	esac
+	pg va "count $n" "clone_skb 0" "burst 1" "pkt_size 60" "delay 0" \
+		"dst_min 10.77.0.2" "dst_max 10.77.0.2" "dst_mac $MAC_B" \
+		"src_min $src_min" "src_max $src_max" "udp_src_min $sp_min" "udp_src_max $sp_max" \
+		"udp_dst_min 9" "udp_dst_max 9"
+	[ -n "$warm" ] || snap S0
+	# pgctrl "start" returns when the run ends; a signal (the timeout) stops it. The wall
+	# clock times (the host's clock too) let scripts/bench tell how much of the run the VM
+	# spent waiting for its host CPU.
+	PG_T0=$(now)
+	timeout 300 ip netns exec "$NA" /bin/bash -c 'echo start >/proc/net/pktgen/pgctrl' ||
+		note "$CTX: pktgen run ($n packets, $flow) ended with an error or timed out"
+	PG_T1=$(now)
+	if [ -n "$warm" ]; then
+		ip netns exec "$NA" grep -q '^Result: OK' /proc/net/pktgen/va || note "$CTX: pktgen warm-up run failed"
+		return 0
+	fi
+	snap S1
+	D=()
+	for k in "${!S1[@]}"; do D[$k]=$((S1[$k] - ${S0[$k]:-0})); done
+	res=$(ip netns exec "$NA" grep -A1 '^Result:' /proc/net/pktgen/va)
+	PG_USEC=$(sed -nE 's/^Result: OK: ([0-9]+)\(.*/\1/p' <<<"$res")
+	PG_SENT=$(sed -nE 's/^Result: OK: [0-9]+\(.*usec, ([0-9]+) .*/\1/p' <<<"$res")
+	PG_ERR=$(sed -nE 's/.*errors: ([0-9]+).*/\1/p' <<<"$res")
+	if [ -z "$PG_USEC" ] || [ -z "$PG_SENT" ]; then
+		note "$CTX: pktgen gave no result: $(tr '\n' ' ' <<<"$res")"
+		return 1
+	fi
+	[ "${PG_ERR:-0}" -eq 0 ] || note "$CTX: pktgen: $PG_ERR transmit errors ($n packets, $flow)"
+	[ "$PG_SENT" -eq "$n" ] || note "$CTX: pktgen sent $PG_SENT of $n packets ($flow)"
+	[ "${D[rx]:-0}" -ge "$PG_SENT" ] || note "$CTX: vb received ${D[rx]:-?} of $PG_SENT packets ($flow)"
+	[ "${D[ip.InDelivers]:-0}" -ge "$PG_SENT" ] ||
+		note "$CTX: IP delivered ${D[ip.InDelivers]:-0} of $PG_SENT packets ($flow): $((PG_SENT - ${D[ip.InDelivers]:-0})) lost on the way"
+	return 0
+}
+
+# check_stats TRACKERS WHAT [NEW]: notes any trouble counter that moved in the last run
+# (TRACKERS: "nf", "rct" or both), and, with NEW, entries or inserts short of NEW.
+check_stats() {
+	local trs=$1 what=$2 new=${3:-} tr c
+	for tr in $trs; do
+		for c in invalid insert_failed drop early_drop icmp_error chainlength search_restart clashres unconfirmed_reaped; do
+			[ -n "${D[$tr.$c]:-}" ] || continue
+			[ "${D[$tr.$c]}" -eq 0 ] || note "$what: $tr $c +${D[$tr.$c]}"
+		done
+		[ "$tr" = rct ] && [ "${D[rct.in_pre_routing]:-0}" -lt "$PG_SENT" ] &&
+			note "$what: rct in_pre_routing saw ${D[rct.in_pre_routing]:-0} of $PG_SENT packets"
+		if [ -n "$new" ]; then
+			[ "${D[$tr.entries]:-0}" -ge "$new" ] || note "$what: $tr entries +${D[$tr.entries]:-0}, want +$new"
+		elif [ "${D[$tr.insert]:-0}" -gt 1 ]; then
+			note "$what: $tr inserted ${D[$tr.insert]} entries on a one-flow run"
+		fi
+	done
+}
+
+trackers_of() {
+	case $1 in none) echo "" ;; nf) echo nf ;; ours) echo rct ;; both) echo "nf rct" ;; esac
+}
+
+# est CONFIG PART KEY: one established-flow measurement (after a warm-up run).
+est() {
+	local cfg=$1 part=$2 key=$3
+	CTX="$part $cfg $key"
+	pg_run "$WARM" one warm
+	pg_run "$PKTS" one || return 1
+	check_stats "$(trackers_of "$cfg")" "$part $cfg $key"
+	raw "$part" "$cfg" "${key}_usec" "$PG_USEC"
+	raw "$part" "$cfg" "${key}_pkts" "$PG_SENT"
+	raw "$part" "$cfg" "${key}_t" "$PG_T0,$PG_T1"
+	log "$part $cfg $key: $PG_SENT packets in $PG_USEC us: $((PG_SENT * 1000000 / PG_USEC)) pps, $((PG_USEC * 1000 / PG_SENT)) ns/packet"
+}
+
+slab_line() { grep -E "^$1 " /proc/slabinfo; }
+meminfo_kb() { sed -nE "s/^$1: +([0-9]+) kB/\1/p" /proc/meminfo; }
+# Waits (at most 120 s) until a cache has fewer than 1000 live objects (netns cleanup).
+wait_slab_drain() {
+	local cache=$1 i a
+	for i in $(seq 240); do
+		a=$(slab_line "$cache" | awk '{print $2}')
+		[ "${a:-0}" -lt 1000 ] && return 0
+		sleep 0.5
+	done
+	note "$cache: still $a live objects 120 s after its namespace was deleted"
+}
+
+# --- part A: one established flow, four configurations ---------------------------------
+
+part_a() {
+	local configs=(none nf ours both) i cfg pass=$1 round=$ROUND
+	ROUND=$round.$pass
+	log "part A, round $ROUND"
+	ns_up || { ROUND=$round; return 1; }
+	for i in 0 1 2 3; do
+		cfg=${configs[$(((i + (round - 1) * A_REPS + pass - 1) % 4))]}
+		set_config "$cfg"
+		est "$cfg" A est
+		if [ "$cfg" = none ]; then
+			# The new-flow reference: the same distinct tuples as part B, no tracker.
+			CTX="A none new flows"
+			pg_run "${SIZES[-1]}" range:20 || continue
+			raw A none newflow_usec "$PG_USEC"
+			raw A none newflow_pkts "$PG_SENT"
+			raw A none newflow_t "$PG_T0,$PG_T1"
+		fi
+	done
+	ns_down
+	ROUND=$round
+}
+
+# --- part B: one tracker with a large table ---------------------------------------------
+
+part_b() {
+	local tr=$1 key cache stats prev=0 size n i k t_first t_last slab0 line res samples
+	log "part B, round $ROUND: $tr"
+	case $tr in
+	nf) key=nf cache=nf_conntrack stats=nf; ours_unload ;;
+	ours) key=ours cache=rust_conntrack stats=rct; ours_load ;;
+	esac
+	ns_up || return 1
+	[ "$tr" = nf ] && nf_on
+	if [ "$tr" = nf ]; then check_hooks 1 0; else check_hooks 0 1; fi
+	CTX="B $tr warm-up"
+	pg_run "$WARM" one warm
+	slab0=$(meminfo_kb Slab)
+	t_first=$(now)
+	t_last=$t_first
+	for i in "${!SIZES[@]}"; do
+		size=${SIZES[$i]}
+		n=$((size - prev))
+		prev=$size
+		CTX="B $tr fill to $size"
+		pg_run "$n" "range:$((16 + i))" || continue
+		t_last=$(now)
+		check_stats "$stats" "B $tr fill to $size" "$n"
+		raw B "$key" "fill_usec_$size" "$PG_USEC"
+		raw B "$key" "fill_t_$size" "$PG_T0,$PG_T1"
+		raw B "$key" "fill_new_$size" "${D[$stats.entries]:-0}"
+		raw B "$key" "entries_$size" "${S1[$stats.entries]:-0}"
+		log "B $tr fill to $size: ${D[$stats.entries]:-0} new entries in $PG_USEC us, table ${S1[$stats.entries]:-?}"
+		CTX="B $tr established at $size"
+		for k in $(seq "$B_RUNS"); do
+			pg_run "$PKTS" one || continue
+			t_last=$(now)
+			check_stats "$stats" "B $tr established at $size"
+			raw B "$key" "est_usec_$size" "$PG_USEC"
+			raw B "$key" "est_pkts_$size" "$PG_SENT"
+			raw B "$key" "est_t_$size" "$PG_T0,$PG_T1"
+			log "B $tr established at $size: $((PG_USEC * 1000 / PG_SENT)) ns/packet"
+		done
+	done
+	# Memory at the largest size.
+	line=$(slab_line "$cache")
+	raw B "$key" slabinfo "$(tr -s ' ' <<<"$line" | tr ' ' ,)"
+	raw B "$key" mem_entries "${S1[$stats.entries]:-0}"
+	raw B "$key" meminfo_slab_delta_kb $(($(meminfo_kb Slab) - slab0))
+	log "B $tr memory: $line"
+	# GC: the last entry (the established flow's) expires UDP_TIMEOUT after the last
+	# packet; the first ones UDP_TIMEOUT after the first fill began.
+	local expire_at deadline start_at
+	expire_at=$(awk -v t="$t_last" -v u="$UDP_TIMEOUT" 'BEGIN { printf "%.3f", t + u }')
+	start_at=$(awk -v t="$t_first" -v u="$UDP_TIMEOUT" 'BEGIN { printf "%.3f", t + u - 1 }')
+	deadline=$(awk -v t="$expire_at" -v m="$GC_MAX" 'BEGIN { printf "%.3f", t + m }')
+	raw B "$key" gc_spread_s "$(awk -v a="$t_first" -v b="$t_last" 'BEGIN { printf "%.3f", b - a }')"
+	samples=$OUT/gc-$key-round$ROUND.txt
+	log "B $tr GC: waiting for the entries to expire (last at +$UDP_TIMEOUT s, then at most $GC_MAX s)"
+	res=$(ip netns exec "$NB" "$PY" -c "
+import time, sys
+time.sleep(max(0.0, $start_at - time.time()))
+sys.argv = ['gc-sample.py', '$stats', '$expire_at', '$deadline', '$samples']
+exec(open('$BENCH_DIR/gc-sample.py').read())")
+	log "B $tr GC: $res"
+	local kv
+	for kv in $res; do raw B "$key" "gc_${kv%%=*}" "${kv#*=}"; done
+	case " $res " in *" zero=-1 "*)
+		ip netns exec "$NB" cat "/proc/net/$cache" >"$OUT/gc-left-$key-round$ROUND.txt" 2>&1
+		note "B $tr: $(grep -o 'final_count=[0-9]*' <<<"$res" | cut -d= -f2) entries left $GC_MAX s after the last one's expiry, e.g. $(head -n1 "$OUT/gc-left-$key-round$ROUND.txt")" ;;
+	esac
+	ns_down
+	wait_slab_drain "$cache"
+}
+
+# --- main -------------------------------------------------------------------------------
+
+t0=$(now)
+# Without these there is nothing to measure: stop at once.
+fatal() {
+	note "$*"
+	exit 1
+}
+# nf_conntrack first (nft_ct depends on it and would load it with the default size),
+# without enable_hooks: namespaces are hooked on demand (nf_on).
+modprobe nf_conntrack hashsize="$HS" || fatal "modprobe nf_conntrack failed"
+[ "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets)" -eq "$HS" ] ||
+	echo "$HS" >/sys/module/nf_conntrack/parameters/hashsize
+[ "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets)" -eq "$HS" ] ||
+	note "nf_conntrack has $(cat /proc/sys/net/netfilter/nf_conntrack_buckets) buckets, not $HS"
+modprobe -a nf_defrag_ipv4 nf_defrag_ipv6 pktgen nf_tables nft_ct nfnetlink_hook || fatal "modprobe failed"
+sysctl -qw net.netfilter.nf_conntrack_max=$((HS * 2))
+ours_load || fatal "rust_conntrack does not load"
+meta kernel "$(uname -r) ($RCT_KERNEL), $(nproc) CPU, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
+meta nf_conntrack "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets) buckets, nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max)"
+meta rust_conntrack "$(dmesg | grep -o 'rust_conntrack: loaded: .*' | tail -n1 | sed 's/^rust_conntrack: //')"
+meta settings "rounds $ROUNDS (part A $A_REPS passes, part B $B_RUNS runs per size), $PKTS packets per run (+$WARM warm-up in part A), sizes ${SIZES[*]}, hashsize $HS, GC wait $GC_MAX s"
+meta module "$RCT_KO (sha256 $(sha256sum "$RCT_KO" | cut -c1-12))"
+
+for ROUND in $(seq "$ROUNDS"); do
+	for pass in $(seq "$A_REPS"); do
+		part_a "$pass"
+	done
+	if [ $((ROUND % 2)) -eq 1 ]; then
+		part_b nf
+		part_b ours
+	else
+		part_b ours
+		part_b nf
+	fi
+done
+ROUND=0
+ours_unload
+meta duration "$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.0f s", b - a }')"
+log "done; $(wc -l <"$NOTES") notes"
+cat "$NOTES"
