@@ -566,11 +566,17 @@ impl NetState {
         parsed: &Parsed,
         ctx: &HookCtx,
     ) -> PacketAction {
-        let Some(orig) = conn.tuplehash(Dir::Original).tuple() else {
-            return PacketAction::INVALID;
+        // Only ICMP needs the entry's original tuple (its request type); decoding it for
+        // every packet of every protocol would be wasted.
+        let orig_l4 = match parsed.tuple.l4 {
+            tuple::L4::Icmp { .. } => match conn.tuplehash(Dir::Original).tuple() {
+                Some(orig) => orig.l4,
+                None => return PacketAction::INVALID,
+            },
+            l4 => l4,
         };
         let mut udp = udp_state(conn);
-        self.l4_verdict(pkt, parsed, conn.status(), orig.l4, &mut udp, ctx)
+        self.l4_verdict(pkt, parsed, conn.status(), orig_l4, &mut udp, ctx)
             .unwrap_or(PacketAction::INVALID)
     }
 

@@ -27,6 +27,9 @@ const _: () = assert!(KEY_LEN % 8 == 0);
 /// The last key byte holds the direction; comparisons and hashing leave it out.
 const DIR_BYTE: usize = KEY_LEN - 1;
 
+/// The last key word without its last byte, the direction.
+const LAST_WORD_MASK: u64 = u64::from_ne_bytes([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0]);
+
 /// One direction of an entry: its chain link and its tuple's key.
 ///
 /// # Invariants
@@ -58,11 +61,23 @@ impl TupleHash {
         k
     }
 
-    /// Whether this direction's tuple is `key` (the direction byte aside).
+    /// Whether this direction's tuple is `key` (the direction byte aside). Word by word,
+    /// stopping at the first difference: most nodes of a chain differ in the first word.
     fn key_is(&self, key: &Key) -> bool {
-        let mut k = self.load_key();
-        k[DIR_BYTE] = key[DIR_BYTE];
-        k == *key
+        self.key
+            .iter()
+            .zip(key.chunks_exact(8))
+            .enumerate()
+            .all(|(i, (word, chunk))| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(chunk);
+                let mask = if i == KEY_WORDS - 1 {
+                    LAST_WORD_MASK
+                } else {
+                    u64::MAX
+                };
+                (word.load(Relaxed) ^ u64::from_ne_bytes(b)) & mask == 0
+            })
     }
 
     /// This direction's key as [`Tuple::key`] makes it (direction byte cleared).
@@ -81,7 +96,8 @@ impl TupleHash {
 
     /// Which direction of its entry this is.
     pub(crate) fn dir(&self) -> Dir {
-        if self.load_key()[DIR_BYTE] == Dir::Reply as u8 {
+        let [.., dir] = self.key[KEY_WORDS - 1].load(Relaxed).to_ne_bytes();
+        if dir == Dir::Reply as u8 {
             Dir::Reply
         } else {
             Dir::Original

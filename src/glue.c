@@ -371,6 +371,11 @@ u32 rct_jiffies32(void)
 	return (u32)jiffies;
 }
 
+u64 rct_ktime_ns(void)
+{
+	return ktime_get_ns();
+}
+
 u64 rct_jiffies64(void)
 {
 	return jiffies;

@@ -891,6 +891,76 @@ unsafe extern "C" fn rct_kunit_tcp_close_and_reopen(test: *mut bindings::kunit) 
     ct.flush(&table);
 }
 
+/// Nanoseconds per call of `f` over `n` calls (monotonic clock).
+fn ns_per_call(n: u32, mut f: impl FnMut() -> bool) -> (u64, bool) {
+    // SAFETY: FFI call without preconditions.
+    let t0 = unsafe { bindings::rct_ktime_ns() };
+    let mut all = true;
+    for _ in 0..n {
+        all &= f();
+    }
+    // SAFETY: As above.
+    let t1 = unsafe { bindings::rct_ktime_ns() };
+    (t1.saturating_sub(t0) / u64::from(n.max(1)), all)
+}
+
+/// KUnit case `established_path_cost`: where the time of a packet of an established UDP
+/// flow goes, stage by stage, printed to the log (on a debug kernel the figures are
+/// KASAN's; `make bench` builds on `um`). Every stage must do its work on every call.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_established_path_cost(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 1024), test_state(&t)) else {
+        return;
+    };
+    let pkt = udp_flow(1234, false);
+    pass(&ct, &table, cache, 0, &pkt, 1000);
+    let Some(skb) = TestSkb::new(&pkt, pkt.len(), Family::Ipv4) else {
+        return expect!(t, false);
+    };
+    let net = Net::init_net().as_ptr();
+    let key = udp4_tuple().key();
+    let hash = Table::hash(&key, net);
+    let c = ctx(Hook::PreRouting, Family::Ipv4, &skb, 1000);
+    const N: u32 = 20_000;
+    let (parse, ok1) = ns_per_call(N, || parse_ipv4(skb.skb(), 0).is_ok());
+    let (keyhash, ok2) = ns_per_call(N, || {
+        parse_ipv4(skb.skb(), 0).is_ok_and(|p| Table::hash(&p.tuple.key(), net) == hash)
+    });
+    let (find, ok3) = ns_per_call(N, || table.find(&ct, &key, hash, 1000).is_some());
+    let (track, ok4) = ns_per_call(N, || {
+        ct.track(&table, cache, 0, skb.skb(), &c) == Verdict::Accept
+    });
+    let (confirm, ok5) = ns_per_call(N, || {
+        ct.confirm(
+            &table,
+            skb.skb(),
+            &ctx(Hook::LocalIn, Family::Ipv4, &skb, 1000),
+        ) == Verdict::Accept
+    });
+    let (stat, _) = ns_per_call(N, || {
+        ct.count_search_restart();
+        true
+    });
+    let (clock, ok6) = ns_per_call(N, || Clock::now().hz > 0);
+    pr_info!(
+        "established UDP packet, ns per call: parse {} | parse+key+hash {} | lookup (ref get/put) {} | whole track {} | confirm (nothing to do) {} | per-CPU stat {} | clock {}\n",
+        parse, keyhash, find, track, confirm, stat, clock
+    );
+    expect!(t, ok1 && ok2 && ok3 && ok4 && ok5 && ok6);
+    // The packets all found the one entry: no new entry, nothing invalid.
+    expect_eq!(t, ct.entry_count(), 1);
+    expect_eq!(t, ct.stats_sum()[Stat::Invalid as usize], 0);
+    ct.flush(&table);
+}
+
 fn udp4_flow_tuple(sport: u16) -> Tuple {
     let mut t = udp4_tuple();
     t.l4 = L4::Ports {
