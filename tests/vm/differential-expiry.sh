@@ -39,7 +39,6 @@ elif [ "$OURS" = rust_conntrack ]; then
 	t_fail "module loads" "no module (vm-run --no-module?)"
 fi
 
-now() { date +%s.%N; }
 
 CT_CASE=expiry
 check "fresh namespaces" ct_fresh_netns
@@ -48,17 +47,6 @@ V4='src=10\.77\.0\.1 dst=10\.77\.0\.2 '
 V4R='src=10\.77\.0\.2 dst=10\.77\.0\.1 '
 V6='src=fd77:0000:0000:0000:0000:0000:0000:0001 dst=fd77:0000:0000:0000:0000:0000:0000:0002 '
 V6R='src=fd77:0000:0000:0000:0000:0000:0000:0002 dst=fd77:0000:0000:0000:0000:0000:0000:0001 '
-
-# entry NAME TIMEOUT ERE GENERATOR...: runs the generator; the entry matching ERE was last
-# refreshed between the times before and after it.
-E_NAME=() E_T=() E_RE=() E_LO=() E_HI=()
-entry() {
-	local name=$1 timeout=$2 re=$3 lo
-	shift 3
-	lo=$(now)
-	check "traffic: $name" "$@"
-	E_NAME+=("$name") E_T+=("$timeout") E_RE+=("$re") E_LO+=("$lo") E_HI+=("$(now)")
-}
 
 entry udp-stream 120 "^ipv4     2 udp      17 T ${V4}sport=41002 dport=5302 ${V4R}sport=5302 dport=41002 \[ASSURED\] " \
 	gen_udp_stream 10.77.0.2 41002 5302 3
@@ -73,38 +61,6 @@ entry icmpv6 30 "^ipv6     10 icmpv6   58 T ${V6}type=128 code=0 id=[0-9]+ ${V6R
 entry generic 600 "^ipv4     2 unknown  253 T ${V4}${V4R}mark" \
 	gen_generic 10.77.0.2 253 2 1
 END=$(now)
-
-# expect_step STEP NS C_LO C_HI TFILE: nf_conntrack's entries at this step, from a dump
-# (TFILE: ct_dump's timeouts) taken between C_LO and C_HI.
-expect_step() {
-	local step=$1 ns=$2 clo=$3 chi=$4 tfile=$5 i verdict got want n
-	for i in "${!E_NAME[@]}"; do
-		# present: sure / gone: sure / near: too close to expiry to say;
-		# then the printed seconds-left window, floor(T - age) with age in [clo-hi, chi-lo].
-		read -r verdict tmin tmax < <(awk -v t="${E_T[$i]}" -v lo="${E_LO[$i]}" -v hi="${E_HI[$i]}" \
-			-v clo="$clo" -v chi="$chi" 'BEGIN {
-				v = (chi + 1 < lo + t) ? "present" : (clo - 1 > hi + t) ? "gone" : "near"
-				a = t - (chi - lo); b = t - (clo - hi)
-				printf "%s %d %d\n", v, int(a) - 1, int(b) + 1
-			}')
-		n=$(awk -F'\t' -v re="${E_RE[$i]}" '$2 ~ re { n++ } END { print n + 0 }' "$tfile")
-		got=$(awk -F'\t' -v re="${E_RE[$i]}" '$2 ~ re { print $1 }' "$tfile" | tr '\n' ' ')
-		case $verdict in
-		present)
-			if [ "$n" -eq 1 ] && [ "${got% }" -ge "$tmin" ] && [ "${got% }" -le "$tmax" ]; then
-				t_ok "t+$step: reference: $ns: ${E_NAME[$i]} present, ${got% } s left"
-			else
-				t_fail "t+$step: reference: $ns: ${E_NAME[$i]} present" "$n entries, timeouts '${got% }', want 1 with $tmin..$tmax s"
-			fi
-			;;
-		gone) check_eq "t+$step: reference: $ns: ${E_NAME[$i]} gone" "$n" 0 ;;
-		*) echo "# t+$step: $ns: ${E_NAME[$i]} too close to its expiry to check ($n entries)" ;;
-		esac
-	done
-	want=${#E_NAME[@]}
-	n=$(wc -l <"$tfile")
-	check "t+$step: reference: $ns: no other entry" test "$n" -le "$want"
-}
 
 for step in $STEPS; do
 	wait_s=$(awk -v e="$END" -v s="$step" -v n="$(now)" 'BEGIN { d = e + s - n; printf "%.3f", (d > 0 ? d : 0) }')

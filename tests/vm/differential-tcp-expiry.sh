@@ -44,7 +44,6 @@ elif [ "$OURS" = rust_conntrack ]; then
 	t_fail "module loads" "no module (vm-run --no-module?)"
 fi
 
-now() { date +%s.%N; }
 
 CT_CASE=tcp-expiry
 check "fresh namespaces" ct_fresh_netns
@@ -59,17 +58,6 @@ keep_bg() {
 	BG_PIDS+=($TCP_CLI_PID $TCP_SRV_PID)
 	[ -n "$1" ] && HOLD_SYNCS+=("$TCP_SYNC")
 	TCP_CLI_PID= TCP_SRV_PID=
-}
-
-# entry NAME TIMEOUT ERE GENERATOR...: runs the generator; the entry matching ERE was last
-# refreshed between the times before and after it (E_HI may be moved later by entry_seen).
-E_NAME=() E_T=() E_RE=() E_LO=() E_HI=()
-entry() {
-	local name=$1 timeout=$2 re=$3 lo
-	shift 3
-	lo=$(now)
-	check "traffic: $name" "$@"
-	E_NAME+=("$name") E_T+=("$timeout") E_RE+=("$re") E_LO+=("$lo") E_HI+=("$(now)")
 }
 
 # entry_seen: waits (5 s at most) until the last entry shows in nf_conntrack in A, for a
@@ -122,38 +110,6 @@ entry close-v4 10 "$(tcp_re 4 CLOSE '[0-9]+' 7107 '' "$ASSURED")" tcp_conn rst 1
 entry close-v6 10 "$(tcp_re 6 CLOSE '[0-9]+' 7107 '' "$ASSURED")" tcp_conn rst fd77::2 7107
 END=$(now)
 echo "# traffic: $(awk -v a="${E_LO[0]}" -v b="$END" 'BEGIN { printf "%.1f", b - a }') s (simulated)"
-
-# expect_step STEP NS C_LO C_HI TFILE: nf_conntrack's entries at this step, from a dump
-# (TFILE: ct_dump's timeouts) taken between C_LO and C_HI.
-expect_step() {
-	local step=$1 ns=$2 clo=$3 chi=$4 tfile=$5 i verdict got want n tmin tmax
-	for i in "${!E_NAME[@]}"; do
-		# present: sure / gone: sure / near: too close to expiry to say;
-		# then the printed seconds-left window, floor(T - age) with age in [clo-hi, chi-lo].
-		read -r verdict tmin tmax < <(awk -v t="${E_T[$i]}" -v lo="${E_LO[$i]}" -v hi="${E_HI[$i]}" \
-			-v clo="$clo" -v chi="$chi" 'BEGIN {
-				v = (chi + 1 < lo + t) ? "present" : (clo - 1 > hi + t) ? "gone" : "near"
-				a = t - (chi - lo); b = t - (clo - hi)
-				printf "%s %d %d\n", v, int(a) - 1, int(b) + 1
-			}')
-		n=$(RE=${E_RE[$i]} awk -F'\t' '$2 ~ ENVIRON["RE"] { n++ } END { print n + 0 }' "$tfile")
-		got=$(RE=${E_RE[$i]} awk -F'\t' '$2 ~ ENVIRON["RE"] { print $1 }' "$tfile" | tr '\n' ' ')
-		case $verdict in
-		present)
-			if [ "$n" -eq 1 ] && [ "${got% }" -ge "$tmin" ] && [ "${got% }" -le "$tmax" ]; then
-				t_ok "t+$step: reference: $ns: ${E_NAME[$i]} present, ${got% } s left"
-			else
-				t_fail "t+$step: reference: $ns: ${E_NAME[$i]} present" "$n entries, timeouts '${got% }', want 1 with $tmin..$tmax s"
-			fi
-			;;
-		gone) check_eq "t+$step: reference: $ns: ${E_NAME[$i]} gone" "$n" 0 ;;
-		*) echo "# t+$step: $ns: ${E_NAME[$i]} too close to its expiry to check ($n entries)" ;;
-		esac
-	done
-	want=${#E_NAME[@]}
-	n=$(wc -l <"$tfile")
-	check "t+$step: reference: $ns: no other entry" test "$n" -le "$want"
-}
 
 for step in $STEPS; do
 	wait_s=$(awk -v e="$END" -v s="$step" -v n="$(now)" 'BEGIN { d = e + s - n; printf "%.3f", (d > 0 ? d : 0) }')

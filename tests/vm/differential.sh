@@ -40,59 +40,6 @@ elif [ "$OURS" = rust_conntrack ]; then
 	t_fail "module loads" "no module (vm-run --no-module?)"
 fi
 
-# run_case NAME: true when NAME is selected; then gives it fresh namespaces.
-run_case() {
-	CT_CASE=$1
-	if [ -n "${RCT_DIFF_CASES:-}" ] && ! grep -qE -- "$RCT_DIFF_CASES" <<<"$1"; then
-		return 1
-	fi
-	echo "# --- case $1"
-	CASE_T0=$(date +%s.%N)
-	if ! ct_fresh_netns; then
-		t_fail "$1: fresh namespaces"
-		return 1
-	fi
-}
-
-case_end() {
-	echo "# case $CT_CASE: $(awk -v a="$CASE_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
-}
-
-# compare_both FILTER: ours vs nf_conntrack in both namespaces.
-compare_both() {
-	local ns
-	for ns in "$NS_A" "$NS_B"; do
-		check "$CT_CASE: $ns: $OURS = nf_conntrack${1:+ ($1)}" ct_compare "$ns" "$1"
-	done
-}
-
-# ref_expect WHAT COUNT ERE [TIMEOUT]: in both namespaces, nf_conntrack holds COUNT entries
-# matching ERE; their seconds-left fit an entry of TIMEOUT s last refreshed during the
-# case's traffic (between TIMEOUT - seconds since the traffic started - 1, and TIMEOUT).
-ref_expect() {
-	local what=$1 count=$2 re=$3 timeout=${4:-} ns t bad tmin
-	for ns in "$NS_A" "$NS_B"; do
-		check_eq "$CT_CASE: reference: $ns: $what" "$(ct_count "$ns" nf_conntrack "$re")" "$count"
-		[ -n "$timeout" ] || continue
-		tmin=$(awk -v t="$timeout" -v a="$TRAFFIC_T0" -v b="$(date +%s.%N)" \
-			'BEGIN { e = b - a; e = (e == int(e)) ? e : int(e) + 1; print t - e - 1 }')
-		bad=
-		for t in $(ct_timeouts "$ns" nf_conntrack "$re"); do
-			[ "$t" -ge "$tmin" ] && [ "$t" -le "$timeout" ] || bad="$bad $t"
-		done
-		if [ -z "$bad" ]; then
-			t_ok "$CT_CASE: reference: $ns: timeout of a $timeout s entry"
-		else
-			t_fail "$CT_CASE: reference: $ns: timeout of a $timeout s entry" "got$bad, want $tmin..$timeout"
-		fi
-	done
-}
-
-traffic() {
-	TRAFFIC_T0=$(date +%s.%N)
-	check "$CT_CASE: traffic" "$@"
-}
-
 V4='src=10\.77\.0\.1 dst=10\.77\.0\.2 '
 V4R='src=10\.77\.0\.2 dst=10\.77\.0\.1 '
 # nf_conntrack prints IPv6 addresses in full (%pI6).

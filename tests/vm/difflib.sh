@@ -440,3 +440,127 @@ gen_flows() {
 	ct_server udp-server "$dst" "$dport" sink "$n" $((n / 100 + 60)) || return 1
 	ct_client_then_server flows "$src" "$dst" "$dport" "$base" "$n"
 }
+
+# --- cases ----------------------------------------------------------------------------
+
+# run_case NAME: true when NAME is selected (RCT_DIFF_CASES, an ERE); then gives it fresh
+# namespaces.
+run_case() {
+	CT_CASE=$1
+	if [ -n "${RCT_DIFF_CASES:-}" ] && ! grep -qE -- "$RCT_DIFF_CASES" <<<"$1"; then
+		return 1
+	fi
+	echo "# --- case $1"
+	CASE_T0=$(date +%s.%N)
+	if ! ct_fresh_netns; then
+		t_fail "$1: fresh namespaces"
+		return 1
+	fi
+	CASE_FAIL0=$T_FAIL
+}
+
+case_end() {
+	local verdict=ok
+	[ "$T_FAIL" -eq "$CASE_FAIL0" ] || verdict="FAILED ($((T_FAIL - CASE_FAIL0)) checks)"
+	echo "# case $CT_CASE: $verdict, $(awk -v a="$CASE_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+	CASE_SUMMARY+=("$CT_CASE: $verdict")
+}
+CASE_SUMMARY=()
+
+# compare_both [FILTER] [WHEN]: ours vs nf_conntrack in both namespaces.
+compare_both() {
+	local ns
+	for ns in "$NS_A" "$NS_B"; do
+		CT_CASE="$CT_CASE${2:+ $2}" check "$CT_CASE:${2:+ $2:} $ns: $OURS = nf_conntrack${1:+ ($1)}" ct_compare "$ns" "${1:-}"
+	done
+}
+
+traffic() {
+	TRAFFIC_T0=$(date +%s.%N)
+	check "$CT_CASE: traffic" "$@"
+}
+
+# ref_expect WHAT COUNT ERE [TIMEOUT] [AGE_FROM]: in both namespaces, nf_conntrack holds
+# COUNT entries matching ERE; their seconds-left fit an entry of TIMEOUT s last refreshed
+# after AGE_FROM (a date +%s.%N, default the start of the case's traffic): between
+# TIMEOUT - (seconds since AGE_FROM) - 1 and TIMEOUT.
+ref_expect() {
+	local what=$1 count=$2 re=$3 timeout=${4:-} from=${5:-$TRAFFIC_T0} ns t bad tmin
+	for ns in "$NS_A" "$NS_B"; do
+		check_eq "$CT_CASE: reference: $ns: $what" "$(ct_count "$ns" nf_conntrack "$re")" "$count"
+		[ -n "$timeout" ] || continue
+		tmin=$(awk -v t="$timeout" -v a="$from" -v b="$(date +%s.%N)" \
+			'BEGIN { e = b - a; e = (e == int(e)) ? e : int(e) + 1; print t - e - 1 }')
+		bad=
+		for t in $(ct_timeouts "$ns" nf_conntrack "$re"); do
+			[ "$t" -ge "$tmin" ] && [ "$t" -le "$timeout" ] || bad="$bad $t"
+		done
+		if [ -z "$bad" ]; then
+			t_ok "$CT_CASE: reference: $ns: timeout of a $timeout s entry"
+		else
+			t_fail "$CT_CASE: reference: $ns: timeout of a $timeout s entry" "got$bad, want $tmin..$timeout"
+		fi
+	done
+}
+
+# ref_timeout_max WHAT ERE MAX: nf_conntrack's entries matching ERE (in both namespaces)
+# have at most MAX seconds left (an entry that must not have been refreshed).
+ref_timeout_max() {
+	local what=$1 re=$2 max=$3 ns t bad
+	for ns in "$NS_A" "$NS_B"; do
+		bad=
+		for t in $(ct_timeouts "$ns" nf_conntrack "$re"); do
+			[ "$t" -le "$max" ] || bad="$bad $t"
+		done
+		if [ -z "$bad" ]; then t_ok "$CT_CASE: reference: $ns: $what"; else
+			t_fail "$CT_CASE: reference: $ns: $what" "got$bad s left, want <= $max"
+		fi
+	done
+}
+
+# --- expiry steps (differential-expiry.sh, differential-tcp-expiry.sh) ----------------
+
+now() { date +%s.%N; }
+
+# entry NAME TIMEOUT ERE GENERATOR...: runs the generator; the entry matching ERE was last
+# refreshed between the times before and after it (E_HI may be moved later by entry_seen).
+E_NAME=() E_T=() E_RE=() E_LO=() E_HI=()
+entry() {
+	local name=$1 timeout=$2 re=$3 lo
+	shift 3
+	lo=$(now)
+	check "traffic: $name" "$@"
+	E_NAME+=("$name") E_T+=("$timeout") E_RE+=("$re") E_LO+=("$lo") E_HI+=("$(now)")
+}
+
+# expect_step STEP NS C_LO C_HI TFILE: nf_conntrack's entries at this step, from a dump
+# (TFILE: ct_dump's timeouts) taken between C_LO and C_HI.
+expect_step() {
+	local step=$1 ns=$2 clo=$3 chi=$4 tfile=$5 i verdict got want n tmin tmax
+	for i in "${!E_NAME[@]}"; do
+		# present: sure / gone: sure / near: too close to expiry to say;
+		# then the printed seconds-left window, floor(T - age) with age in [clo-hi, chi-lo].
+		read -r verdict tmin tmax < <(awk -v t="${E_T[$i]}" -v lo="${E_LO[$i]}" -v hi="${E_HI[$i]}" \
+			-v clo="$clo" -v chi="$chi" 'BEGIN {
+				v = (chi + 1 < lo + t) ? "present" : (clo - 1 > hi + t) ? "gone" : "near"
+				a = t - (chi - lo); b = t - (clo - hi)
+				printf "%s %d %d\n", v, int(a) - 1, int(b) + 1
+			}')
+		n=$(RE=${E_RE[$i]} awk -F'\t' '$2 ~ ENVIRON["RE"] { n++ } END { print n + 0 }' "$tfile")
+		got=$(RE=${E_RE[$i]} awk -F'\t' '$2 ~ ENVIRON["RE"] { print $1 }' "$tfile" | tr '\n' ' ')
+		case $verdict in
+		present)
+			if [ "$n" -eq 1 ] && [ "${got% }" -ge "$tmin" ] && [ "${got% }" -le "$tmax" ]; then
+				t_ok "t+$step: reference: $ns: ${E_NAME[$i]} present, ${got% } s left"
+			else
+				t_fail "t+$step: reference: $ns: ${E_NAME[$i]} present" "$n entries, timeouts '${got% }', want 1 with $tmin..$tmax s"
+			fi
+			;;
+		gone) check_eq "t+$step: reference: $ns: ${E_NAME[$i]} gone" "$n" 0 ;;
+		*) echo "# t+$step: $ns: ${E_NAME[$i]} too close to its expiry to check ($n entries)" ;;
+		esac
+	done
+	want=${#E_NAME[@]}
+	n=$(wc -l <"$tfile")
+	check "t+$step: reference: $ns: no other entry" test "$n" -le "$want"
+}
