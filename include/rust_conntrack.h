@@ -95,7 +95,6 @@ struct rct_pcpu_list __percpu *rct_pcpu_lists_alloc(unsigned long nulls);
 struct rct_pcpu_list *rct_pcpu_list_this(struct rct_pcpu_list __percpu *lists);
 void rct_pcpu_list_lock(struct rct_pcpu_list *list);
 void rct_pcpu_list_unlock(struct rct_pcpu_list *list);
-unsigned int rct_smp_processor_id(void);
 
 /* Entries come from a slab cache of their own, SLAB_TYPESAFE_BY_RCU like nf_conn's. */
 struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align);

@@ -164,8 +164,6 @@ pub(crate) struct Conn {
     /// Jiffies at creation, to reap entries that never got confirmed.
     created: AtomicU32,
     zone: AtomicU16,
-    /// CPU of the unconfirmed list the entry waits on.
-    cpu: AtomicU16,
     /// Address of the skb that created the entry, until confirmed (see `conntrack`).
     cookie: AtomicUsize,
     owner: AtomicPtr<NetState>,
@@ -270,10 +268,6 @@ impl Conn {
         self.cookie.load(Relaxed)
     }
 
-    pub(crate) fn set_cpu(&self, cpu: u16) {
-        self.cpu.store(cpu, Relaxed)
-    }
-
     /// Runs `f` on the TCP state with the entry's lock held (`spin_lock_bh(&ct->lock)`).
     /// Lock order: a bucket lock may be held when this is called, never the reverse.
     pub(crate) fn with_tcp<R>(&self, f: impl FnOnce(&mut TcpConn) -> R) -> R {
@@ -359,7 +353,6 @@ impl EntryCache {
         c.hash[1].store(init.hash[1], Relaxed);
         c.created.store(init.now, Relaxed);
         c.zone.store(0, Relaxed);
-        c.cpu.store(0, Relaxed);
         c.cookie.store(init.cookie, Relaxed);
         c.owner
             .store((init.owner as *const NetState).cast_mut(), Relaxed);

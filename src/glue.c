@@ -325,11 +325,6 @@ void rct_pcpu_list_unlock(struct rct_pcpu_list *list)
 	spin_unlock_bh(&list->lock);
 }
 
-unsigned int rct_smp_processor_id(void)
-{
-	return raw_smp_processor_id();
-}
-
 struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align)
 {
 	return kmem_cache_create(name, size, align, SLAB_TYPESAFE_BY_RCU | SLAB_HWCACHE_ALIGN,

@@ -108,9 +108,6 @@ impl Unconfirmed {
     /// Lists `conn` on the running CPU's list, which takes over the caller's reference.
     /// First removes entries `stale` says will never be confirmed; returns how many.
     pub(crate) fn add(&self, conn: ConnRef, mut stale: impl FnMut(&Conn) -> bool) -> u32 {
-        // SAFETY: FFI call without preconditions.
-        let cpu = unsafe { bindings::rct_smp_processor_id() };
-        conn.set_cpu(cpu as u16);
         let list = Locked::new(self.this_cpu());
         let mut reaped = 0;
         while let Some(old) = list.take(&self.len, &mut stale) {
