@@ -62,23 +62,7 @@ entry generic 600 "^ipv4     2 unknown  253 T ${V4}${V4R}mark" \
 	gen_generic 10.77.0.2 253 2 1
 END=$(now)
 
-for step in $STEPS; do
-	wait_s=$(awk -v e="$END" -v s="$step" -v n="$(now)" 'BEGIN { d = e + s - n; printf "%.3f", (d > 0 ? d : 0) }')
-	sleep "$wait_s"
-	CT_CASE=expiry-t$step
-	echo "# --- t+$step s (after the traffic), waited $wait_s s"
-	for ns in "$NS_A" "$NS_B"; do
-		tfile=$(mktemp /tmp/ct-expiry.XXXXXX)
-		clo=$(now)
-		check "t+$step: $ns: $OURS = nf_conntrack" ct_compare "$ns"
-		ct_dump "$ns" nf_conntrack "" "$tfile" >/dev/null
-		chi=$(now)
-		echo "# $ns nf_conntrack:"
-		awk -F'\t' '{ sub(/ T /, " " $1 " ", $2); print "#   " $2 }' "$tfile"
-		expect_step "$step" "$ns" "$clo" "$chi" "$tfile"
-		rm -f "$tfile"
-	done
-done
+expiry_steps expiry
 
 netns_del
 [ -n "$loaded" ] && check "module unloads" unload_module

@@ -111,23 +111,7 @@ entry close-v6 10 "$(tcp_re 6 CLOSE '[0-9]+' 7107 '' "$ASSURED")" tcp_conn rst f
 END=$(now)
 echo "# traffic: $(awk -v a="${E_LO[0]}" -v b="$END" 'BEGIN { printf "%.1f", b - a }') s (simulated)"
 
-for step in $STEPS; do
-	wait_s=$(awk -v e="$END" -v s="$step" -v n="$(now)" 'BEGIN { d = e + s - n; printf "%.3f", (d > 0 ? d : 0) }')
-	sleep "$wait_s"
-	CT_CASE=tcp-expiry-t$step
-	echo "# --- t+$step s (after the traffic), waited $wait_s s"
-	for ns in "$NS_A" "$NS_B"; do
-		tfile=$(mktemp /tmp/ct-expiry.XXXXXX)
-		clo=$(now)
-		check "t+$step: $ns: $OURS = nf_conntrack" ct_compare "$ns"
-		ct_dump "$ns" nf_conntrack "" "$tfile" >/dev/null
-		chi=$(now)
-		echo "# $ns nf_conntrack:"
-		awk -F'\t' '{ sub(/ T /, " " $1 " ", $2); print "#   " $2 }' "$tfile"
-		expect_step "$step" "$ns" "$clo" "$chi" "$tfile"
-		rm -f "$tfile"
-	done
-done
+expiry_steps tcp-expiry
 
 for d in "${HOLD_SYNCS[@]}"; do : >"$d/release"; done
 for p in "${BG_PIDS[@]}"; do

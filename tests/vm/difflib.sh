@@ -564,3 +564,27 @@ expect_step() {
 	n=$(wc -l <"$tfile")
 	check "t+$step: reference: $ns: no other entry" test "$n" -le "$want"
 }
+
+# expiry_steps PREFIX: at each of $STEPS seconds after $END, compares both tables in both
+# namespaces and checks nf_conntrack's entries against the expected ones (expect_step);
+# checks are named PREFIX-t<step>.
+expiry_steps() {
+	local step wait_s ns tfile clo chi
+	for step in $STEPS; do
+		wait_s=$(awk -v e="$END" -v s="$step" -v n="$(now)" 'BEGIN { d = e + s - n; printf "%.3f", (d > 0 ? d : 0) }')
+		sleep "$wait_s"
+		CT_CASE=$1-t$step
+		echo "# --- t+$step s (after the traffic), waited $wait_s s"
+		for ns in "$NS_A" "$NS_B"; do
+			tfile=$(mktemp /tmp/ct-expiry.XXXXXX)
+			clo=$(now)
+			check "t+$step: $ns: $OURS = nf_conntrack" ct_compare "$ns"
+			ct_dump "$ns" nf_conntrack "" "$tfile" >/dev/null
+			chi=$(now)
+			echo "# $ns nf_conntrack:"
+			awk -F'\t' '{ sub(/ T /, " " $1 " ", $2); print "#   " $2 }' "$tfile"
+			expect_step "$step" "$ns" "$clo" "$chi" "$tfile"
+			rm -f "$tfile"
+		done
+	done
+}
