@@ -34,6 +34,8 @@ mod conntrack;
 #[path = "src/entry.rs"]
 mod entry;
 #[cfg(CONFIG_KUNIT)]
+#[path = "src/handoff.rs"]
+mod handoff;
 #[path = "src/kunit.rs"]
 mod kunit;
 #[path = "src/netfilter.rs"]

@@ -36,12 +36,19 @@ pub(crate) mod proto_icmp;
 pub(crate) mod proto_generic;
 
 #[cfg_attr(not(test), allow(dead_code))]
+#[path = "../src/handoff.rs"]
+pub(crate) mod handoff;
+
+#[cfg_attr(not(test), allow(dead_code))]
 #[path = "../src/proc_line.rs"]
 pub(crate) mod proc_line;
 
 #[cfg(test)]
 #[path = "tests/conn.rs"]
 mod conn_tests;
+#[cfg(test)]
+#[path = "tests/handoff.rs"]
+mod handoff_tests;
 #[cfg(test)]
 #[path = "tests/pkt.rs"]
 mod pkt;

@@ -90,6 +90,8 @@ u32 rct_hash(const void *key, unsigned int len, u32 zone, const struct net *net)
 struct rct_pcpu_list {
 	spinlock_t lock;
 	struct hlist_nulls_head head;
+	/* Entries listed, changed under the lock. */
+	unsigned int count;
 };
 struct rct_pcpu_list __percpu *rct_pcpu_lists_alloc(unsigned long nulls);
 struct rct_pcpu_list *rct_pcpu_list_this(struct rct_pcpu_list __percpu *lists);
@@ -127,6 +129,25 @@ bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dat
 
 /* Hook context. */
 bool rct_hook_in_loopback(const struct nf_hook_state *state);
+bool rct_hook_out_loopback(const struct nf_hook_state *state);
+
+/*
+ * nf_conntrack's entry for a packet, read from skb->_nfct and never written: the
+ * tuples of the packet's direction and of the other one, as nf_nat left them.
+ */
+struct rct_nf_tuple {
+	u8 src[16];
+	u8 dst[16];
+	u8 src_u[2];
+	u8 dst_u[2];
+	u16 l3num;
+	u8 protonum;
+};
+bool rct_nfct_view(const struct sk_buff *skb, struct rct_nf_tuple *this_dir,
+		   struct rct_nf_tuple *other_dir);
+
+/* Per-CPU data used only with bottom halves disabled. */
+void *rct_this_cpu_ptr(void __percpu *ptr);
 void rct_warn_table_full(void);
 
 /* KUnit support: skbs built from bytes, and failures reported to the current test. */

@@ -24,6 +24,8 @@ RCT_CASE(init_net_has_state)
 RCT_CASE(table_insert_lookup_delete)
 RCT_CASE(unconfirmed_then_confirmed)
 RCT_CASE(clash_resolution)
+RCT_CASE(handoff_rejects_other_packets)
+RCT_CASE(loopback_skips_only_what_left_on_lo)
 RCT_CASE(nulls_restart)
 RCT_CASE(gc_reaps_expired)
 RCT_CASE(early_drop_unassured_only)
@@ -61,6 +63,8 @@ static struct kunit_case rct_table_cases[] = {
 	KUNIT_CASE(table_insert_lookup_delete),
 	KUNIT_CASE(unconfirmed_then_confirmed),
 	KUNIT_CASE(clash_resolution),
+	KUNIT_CASE(handoff_rejects_other_packets),
+	KUNIT_CASE(loopback_skips_only_what_left_on_lo),
 	KUNIT_CASE(nulls_restart),
 	KUNIT_CASE(gc_reaps_expired),
 	KUNIT_CASE(early_drop_unassured_only),

@@ -8,14 +8,40 @@
 //! # From the tracking hook to the confirm hook
 //!
 //! nf_conntrack hands a new entry from `nf_conntrack_in` to `nf_confirm` in `skb->_nfct`.
-//! That field is nf_conntrack's, so a new entry waits on a per-CPU unconfirmed list instead,
-//! tagged with the address of the skb that created it. The confirm hook takes the entry
-//! whose tag is its skb's address *and* whose original tuple is the packet's tuple parsed
-//! again: an skb freed between the hooks (dropped, stolen, queued and never re-injected) may
-//! see its address reused by another skb, which the tuple check tells apart. Entries whose
-//! packet never reaches the confirm hook are reaped when a new entry is listed on the same
-//! CPU and they carry the same tag (their skb is gone) or are older than
-//! [`UNCONFIRMED_MAX_AGE_SECS`]; they are counted in `unconfirmed_reaped`.
+//! That field is nf_conntrack's, so a new entry waits instead on a per-CPU unconfirmed list,
+//! tagged with the address of the skb that made it (its *cookie*). The confirm hook looks
+//! only at entries carrying its skb's cookie, and decides with [`crate::handoff::handoff`]:
+//!
+//! - the packet still reads as the entry's original tuple: no NAT, confirm it;
+//! - nf_conntrack tracks the packet (its `skb->_nfct`, read and never written) as the same
+//!   flow, and the packet reads as the inverse of nf_conntrack's other direction: nf_nat
+//!   translated it between the hooks (DNAT, REDIRECT, SNAT, MASQUERADE, SNAT at LOCAL_IN,
+//!   remapped ports and ICMP ids). The entry takes that direction as its reply tuple before
+//!   it is inserted, so that replies, which arrive translated, find it, exactly as they find
+//!   nf_conntrack's;
+//! - anything else is another flow, so another skb at the address of the entry's freed
+//!   one: the entry can never be confirmed and is reaped. This is also why a reused address
+//!   never confirms the wrong entry: the flow must be the same.
+//!
+//! Entries whose packet never reaches the confirm hook (dropped in FORWARD or INPUT, stolen)
+//! go when their skb's address comes back, at the confirm hook as above or when a new entry
+//! is listed on the CPU with the same cookie, or when they are older than
+//! [`UNCONFIRMED_MAX_AGE_SECS`] (checked at the tracking hook at most once a second while
+//! any entry waits); a CPU's list holds at most
+//! [`crate::unconfirmed::UNCONFIRMED_MAX_PER_CPU`], and when the table is full and early drop
+//! finds nothing, the oldest unconfirmed entry makes room. All are counted in
+//! `unconfirmed_reaped`; the `unconfirmed` column shows how many wait. Queued packets
+//! (NFQUEUE) come back to the confirm hook with their skb, on any CPU: every list is
+//! searched.
+//!
+//! # Loopback
+//!
+//! nf_conntrack does not track again at PRE_ROUTING a looped-back packet that carries its
+//! entry from LOCAL_OUT. The module decides that fact about the skb the same way: the confirm
+//! hook remembers, per CPU, the cookie and a fingerprint of each packet leaving on `lo`
+//! ([`crate::handoff::LoopbackRing`]), unless the packet was invalid at LOCAL_OUT, and
+//! PRE_ROUTING skips exactly the packets it finds there. A packet entering on `lo` that never
+//! passed LOCAL_OUT (sent through a packet socket) is tracked, as nf_conntrack tracks it.
 
 use crate::bindings;
 use crate::conn::{
@@ -23,9 +49,10 @@ use crate::conn::{
     Verdict as L4Verdict, Zone, IPS_ASSURED, IPS_SEEN_REPLY, NF_CT_DEFAULT_ZONE_DIR,
 };
 use crate::entry::{Conn, ConnInit, ConnRef, EntryCache};
+use crate::handoff::{self, packet_fingerprint, Handoff, LoopbackRing, Mark, NfView};
 use crate::netfilter::{Defrag, HookRegistration};
 use crate::netns::Net;
-use crate::percpu::PerCpuCounters;
+use crate::percpu::{PerCpuBh, PerCpuCounters};
 use crate::proc::ProcEntry;
 use crate::proc_line::{write_line, L4Info, Snapshot};
 use crate::proto_generic::generic_packet;
@@ -40,6 +67,7 @@ use crate::tuple::{
     self, icmp_verdict, Dir, IcmpVerdict, PacketBytes, Parsed, IPPROTO_GRE, IPPROTO_ICMP,
     IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, L3,
 };
+use crate::unconfirmed::Pick;
 use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::{
@@ -136,6 +164,9 @@ pub(crate) trait Packet: PacketBytes {
         proto: u8,
         len: Option<usize>,
     ) -> bool;
+
+    /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::handoff`]).
+    fn nf_view(&self) -> Option<NfView>;
 }
 
 /// What a hook knows besides the packet.
@@ -148,8 +179,10 @@ pub(crate) struct HookCtx {
     pub(crate) nhoff: usize,
     /// Identifies the skb between the tracking and the confirm hook (its address).
     pub(crate) cookie: usize,
-    /// The packet came in on a loopback device: it was tracked on its way out already.
+    /// The packet came in on a loopback device (PRE_ROUTING).
     pub(crate) in_loopback: bool,
+    /// The packet goes out on a loopback device (POST_ROUTING).
+    pub(crate) out_loopback: bool,
     /// The clock.
     pub(crate) clock: Clock,
 }
@@ -191,6 +224,7 @@ pub(crate) struct NetState {
     /// Entries of this netns, listed or in the table (`cnet->count`).
     count: AtomicU32,
     unconfirmed: crate::unconfirmed::Unconfirmed,
+    loopback: PerCpuBh<LoopbackRing>,
     timeouts: Timeouts,
     tcp: TcpSettings,
 }
@@ -215,6 +249,7 @@ impl NetState {
             stats: PerCpuCounters::new()?,
             count: AtomicU32::new(0),
             unconfirmed: crate::unconfirmed::Unconfirmed::new()?,
+            loopback: PerCpuBh::new()?,
             timeouts: Timeouts::defaults(),
             tcp: TcpSettings::defaults(),
         })
@@ -252,6 +287,16 @@ impl NetState {
     /// Number of entries waiting for their confirm hook.
     pub(crate) fn unconfirmed_count(&self) -> u32 {
         self.unconfirmed.len()
+    }
+
+    /// Number of entries waiting for their confirm hook on `cpu`'s list.
+    pub(crate) fn unconfirmed_of_cpu(&self, cpu: u32) -> u32 {
+        self.unconfirmed.len_of_cpu(cpu).unwrap_or(0)
+    }
+
+    /// Records in the running CPU's loopback ring.
+    pub(crate) fn loopback_records(&self) -> usize {
+        self.loopback.with_this_cpu(|r| r.len())
     }
 
     /// Called by the last reference of an entry of this netns: returns it to the cache.
@@ -309,19 +354,54 @@ impl NetState {
         pkt: &P,
         ctx: &HookCtx,
     ) -> Verdict {
-        // "Previously seen (loopback)? Ignore.": tracked at LOCAL_OUT already.
+        // "Previously seen (loopback)? Ignore.": only what was tracked at LOCAL_OUT.
         if ctx.hook == Hook::PreRouting && ctx.in_loopback {
-            return Verdict::Accept;
+            let fp = packet_fingerprint(pkt, ctx.nhoff);
+            if self
+                .loopback
+                .with_this_cpu(|r| r.take(Mark::Looped, ctx.cookie, fp))
+            {
+                return Verdict::Accept;
+            }
         }
+        // Entries whose packet was lost while no new flow comes to reap them go by age.
+        let max_age = UNCONFIRMED_MAX_AGE_SECS.saturating_mul(ctx.clock.hz);
+        let now = ctx.clock.now;
+        let reaped = self.unconfirmed.sweep(now, ctx.clock.hz, |c| {
+            now.wrapping_sub(c.created()) > max_age
+        });
+        self.count_reaped(reaped);
+        let (verdict, tracked) = self.track_packet(table, cache, max, pkt, ctx);
+        // nf_conntrack leaves an invalid packet without an entry: if it loops back, it is
+        // tracked again at PRE_ROUTING.
+        if ctx.hook == Hook::LocalOut && !tracked {
+            self.loopback
+                .with_this_cpu(|r| r.push(Mark::InvalidOut, ctx.cookie, 0));
+        }
+        verdict
+    }
+
+    /// The work of [`Self::track`]; also says whether the packet ends up with an entry (or
+    /// untracked on purpose), as nf_conntrack's `skb->_nfct` would.
+    fn track_packet<P: Packet + ?Sized>(
+        &self,
+        table: &Table,
+        cache: &EntryCache,
+        max: u32,
+        pkt: &P,
+        ctx: &HookCtx,
+    ) -> (Verdict, bool) {
+        const TRACKED: (Verdict, bool) = (Verdict::Accept, true);
+        const INVALID: (Verdict, bool) = (Verdict::Accept, false);
         let Ok(parsed) = Self::parse(pkt, ctx) else {
             self.count_invalid();
-            return Verdict::Accept;
+            return INVALID;
         };
         let l3 = ctx.family.l3();
         let proto = parsed.tuple.proto;
         let now = ctx.clock.now;
         if !tracked(proto) {
-            return Verdict::Accept;
+            return TRACKED;
         }
         if (l3 == L3::Ipv4 && proto == IPPROTO_ICMP) || (l3 == L3::Ipv6 && proto == IPPROTO_ICMPV6)
         {
@@ -335,10 +415,10 @@ impl NetState {
             };
             match verdict {
                 IcmpVerdict::Track => {}
-                IcmpVerdict::Untracked => return Verdict::Accept,
+                IcmpVerdict::Untracked => return TRACKED,
                 IcmpVerdict::Invalid => {
                     self.count_stat(Stat::IcmpError);
-                    return Verdict::Accept;
+                    return INVALID;
                 }
                 IcmpVerdict::Related(inner) => {
                     let key = inner.key();
@@ -348,8 +428,9 @@ impl NetState {
                         .is_some_and(|t| t.dst == parsed.tuple.dst);
                     if !related {
                         self.count_stat(Stat::IcmpError);
+                        return INVALID;
                     }
-                    return Verdict::Accept;
+                    return TRACKED;
                 }
             }
         }
@@ -377,21 +458,21 @@ impl NetState {
                     if ctinfo.sets_seen_reply() {
                         conn.set_status(IPS_SEEN_REPLY);
                     }
-                    return Verdict::Accept;
+                    return TRACKED;
                 }
                 Outcome::Invalid => {
                     self.count_invalid();
-                    return Verdict::Accept;
+                    return INVALID;
                 }
                 Outcome::Drop => {
                     self.count_invalid();
                     self.count_stat(Stat::Drop);
-                    return Verdict::Drop;
+                    return (Verdict::Drop, false);
                 }
                 Outcome::Repeat => {}
             }
         }
-        Verdict::Accept
+        INVALID
     }
 
     /// The TCP segment at `parsed.dataoff`, checked as `tcp_error` does (the checksum on
@@ -470,11 +551,11 @@ impl NetState {
         parsed: &Parsed,
         hash: u32,
         ctx: &HookCtx,
-    ) -> Verdict {
+    ) -> (Verdict, bool) {
         let now = ctx.clock.now;
         let Some(reply) = parsed.tuple.invert() else {
             self.count_invalid();
-            return Verdict::Accept;
+            return (Verdict::Accept, false);
         };
         // 6.12 allocates first and lets the protocol reject the new entry; asking first has
         // the same outcome without the allocation.
@@ -503,7 +584,7 @@ impl NetState {
         };
         let Some(action) = action else {
             self.count_invalid();
-            return Verdict::Accept;
+            return (Verdict::Accept, false);
         };
         let timeout = action
             .refresh
@@ -513,7 +594,7 @@ impl NetState {
             // SAFETY: FFI call without preconditions.
             unsafe { bindings::rct_warn_table_full() };
             self.count_stat(Stat::Drop);
-            return Verdict::Drop;
+            return (Verdict::Drop, false);
         }
         let orig_key = parsed.tuple.key();
         let reply_key = reply.key();
@@ -531,16 +612,20 @@ impl NetState {
         let Some(conn) = cache.alloc(&init) else {
             self.count.fetch_sub(1, Relaxed);
             self.count_stat(Stat::Drop);
-            return Verdict::Drop;
+            return (Verdict::Drop, false);
         };
         let max_age = UNCONFIRMED_MAX_AGE_SECS.saturating_mul(ctx.clock.hz);
         let reaped = self.unconfirmed.add(conn, |old| {
             old.cookie() == ctx.cookie || now.wrapping_sub(old.created()) > max_age
         });
-        for _ in 0..reaped {
+        self.count_reaped(reaped);
+        (Verdict::Accept, true)
+    }
+
+    fn count_reaped(&self, n: u32) {
+        for _ in 0..n {
             self.count_stat(Stat::UnconfirmedReaped);
         }
-        Verdict::Accept
     }
 
     /// Counts a new entry against `max`, evicting an unassured one when full
@@ -550,6 +635,11 @@ impl NetState {
         if max != 0 && n > max {
             if table.early_drop(self, hash, now) {
                 self.count_stat(Stat::EarlyDrop);
+            } else if let Some(old) = self.unconfirmed.take_oldest() {
+                // An entry waiting for its confirm hook is not a connection yet, and most
+                // likely its packet is gone: it makes room before a new flow fails.
+                drop(old);
+                self.count_reaped(1);
             } else {
                 self.count.fetch_sub(1, Relaxed);
                 return false;
@@ -665,26 +755,61 @@ impl NetState {
     }
 
     /// `nf_confirm`: moves the entry this packet created from the unconfirmed list into the
-    /// table.
+    /// table (see the module docs), and remembers packets leaving on `lo`.
     pub(crate) fn confirm<P: Packet + ?Sized>(
         &self,
         table: &Table,
         pkt: &P,
         ctx: &HookCtx,
     ) -> Verdict {
-        if self.unconfirmed.len() == 0 {
+        let verdict = self.confirm_entry(table, pkt, ctx);
+        if verdict == Verdict::Accept && ctx.hook == Hook::PostRouting && ctx.out_loopback {
+            let fp = packet_fingerprint(pkt, ctx.nhoff);
+            self.loopback.with_this_cpu(|r| {
+                if !r.take(Mark::InvalidOut, ctx.cookie, 0) {
+                    r.push(Mark::Looped, ctx.cookie, fp);
+                }
+            });
+        }
+        verdict
+    }
+
+    fn confirm_entry<P: Packet + ?Sized>(&self, table: &Table, pkt: &P, ctx: &HookCtx) -> Verdict {
+        if !self.unconfirmed.may_hold(ctx.cookie) {
             return Verdict::Accept;
         }
-        // The packet is parsed again only if an entry carries its skb's tag: most packets
-        // here belong to confirmed connections and need nothing.
-        let mut key = None;
-        let Some(conn) = self.unconfirmed.take(|c| {
-            c.cookie() == ctx.cookie
-                && *key.get_or_insert_with(|| Self::parse(pkt, ctx).ok().map(|p| p.tuple.key()))
-                    == Some(c.tuplehash(Dir::Original).load_key_for_compare())
-        }) else {
+        // The packet is parsed again, and nf_conntrack's entry read, only if an entry carries
+        // its skb's cookie: most packets here belong to confirmed connections.
+        let mut now = None;
+        let mut nf = None;
+        let mut reply = None;
+        let (taken, reaped) = self.unconfirmed.take(|c| {
+            if c.cookie() != ctx.cookie {
+                return Pick::Skip;
+            }
+            let Some(orig) = c.tuplehash(Dir::Original).tuple() else {
+                return Pick::Reap;
+            };
+            let now = now.get_or_insert_with(|| Self::parse(pkt, ctx).ok().map(|p| p.tuple));
+            let nf = nf.get_or_insert_with(|| pkt.nf_view());
+            match handoff::handoff(&orig, now.as_ref(), nf.as_ref()) {
+                Handoff::Confirm { reply: r } => {
+                    reply = r;
+                    Pick::Take
+                }
+                Handoff::Orphan => Pick::Reap,
+            }
+        });
+        self.count_reaped(reaped);
+        let Some(conn) = taken else {
             return Verdict::Accept;
         };
+        if let Some(r) = reply {
+            let key = r.key();
+            if key != conn.tuplehash(Dir::Reply).load_key_for_compare() {
+                conn.set_reply(&key, Table::hash(&key, self.net));
+            }
+        }
         let clash_ok = match conn.tuplehash(Dir::Original).tuple().map_or(0, |t| t.proto) {
             IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_GRE => true,
             p => crate::proto_generic::is_generic(p),

@@ -256,6 +256,14 @@ impl Conn {
         self.proto.load(Relaxed)
     }
 
+    /// Gives the entry another reply tuple (`nf_conntrack_alter_reply`), with its raw hash.
+    /// Only for an entry nobody else uses: taken off its unconfirmed list, not yet inserted.
+    /// Racy readers of a recycled node still see whole atomic words, as with `alloc`.
+    pub(crate) fn set_reply(&self, key: &Key, hash: u32) {
+        self.tuplehash[1].store_key(key, Dir::Reply);
+        self.hash[1].store(hash, Relaxed);
+    }
+
     pub(crate) fn hash(&self, dir: Dir) -> u32 {
         self.hash[dir as usize].load(Relaxed)
     }

@@ -11,6 +11,7 @@
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 #include <net/netns/generic.h>
+#include <net/netfilter/nf_conntrack.h>
 
 unsigned int rct_net_id __read_mostly;
 
@@ -134,6 +135,49 @@ struct net *rct_hook_state_net(const struct nf_hook_state *state)
 bool rct_hook_in_loopback(const struct nf_hook_state *state)
 {
 	return state->in && (state->in->flags & IFF_LOOPBACK);
+}
+
+bool rct_hook_out_loopback(const struct nf_hook_state *state)
+{
+	return state->out && (state->out->flags & IFF_LOOPBACK);
+}
+
+static void rct_nf_tuple_copy(struct rct_nf_tuple *to, const struct nf_conntrack_tuple *t)
+{
+	memcpy(to->src, &t->src.u3, sizeof(to->src));
+	memcpy(to->dst, &t->dst.u3, sizeof(to->dst));
+	memcpy(to->src_u, &t->src.u.all, sizeof(to->src_u));
+	memcpy(to->dst_u, &t->dst.u.all, sizeof(to->dst_u));
+	to->l3num = t->src.l3num;
+	to->protonum = t->dst.protonum;
+}
+
+/*
+ * Only reads: the skb holds a reference on its entry for as long as the caller
+ * (a netfilter hook) has the skb. Templates and untracked packets have no tuples.
+ */
+bool rct_nfct_view(const struct sk_buff *skb, struct rct_nf_tuple *this_dir,
+		   struct rct_nf_tuple *other_dir)
+{
+#if IS_ENABLED(CONFIG_NF_CONNTRACK)
+	enum ip_conntrack_info ctinfo;
+	const struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+	enum ip_conntrack_dir dir;
+
+	if (!ct || nf_ct_is_template(ct))
+		return false;
+	dir = CTINFO2DIR(ctinfo);
+	rct_nf_tuple_copy(this_dir, &ct->tuplehash[dir].tuple);
+	rct_nf_tuple_copy(other_dir, &ct->tuplehash[!dir].tuple);
+	return true;
+#else
+	return false;
+#endif
+}
+
+void *rct_this_cpu_ptr(void __percpu *ptr)
+{
+	return this_cpu_ptr(ptr);
 }
 
 void rct_warn_table_full(void)
@@ -306,6 +350,7 @@ struct rct_pcpu_list __percpu *rct_pcpu_lists_alloc(unsigned long nulls)
 
 		spin_lock_init(&l->lock);
 		INIT_HLIST_NULLS_HEAD(&l->head, nulls);
+		l->count = 0;
 	}
 	return lists;
 }

@@ -8,6 +8,7 @@
 //! pernet set-up of the initial netns.
 
 use crate::bindings;
+use crate::conn::IPS_SEEN_REPLY;
 use crate::conntrack::{Clock, Family, Hook, HookCtx, HookRole, NetState, Verdict};
 use crate::entry::{ConnRef, EntryCache};
 use crate::netns::Net;
@@ -348,6 +349,7 @@ fn ctx(hook: Hook, family: Family, skb: &TestSkb, now: u32) -> HookCtx {
         nhoff: 0,
         cookie: skb.0.as_ptr() as usize,
         in_loopback: false,
+        out_loopback: false,
         clock: Clock {
             now,
             jiffies: u64::from(now),
@@ -679,6 +681,175 @@ unsafe extern "C" fn rct_kunit_unconfirmed_then_confirmed(test: *mut bindings::k
     expect_eq!(t, ct.entry_count(), 2);
     ct.flush(&table);
     expect_eq!(t, ct.entry_count(), 0);
+}
+
+/// KUnit case `handoff_rejects_other_packets`: an skb at a freed skb's address never
+/// confirms that skb's entry unless it is the same flow; if it is another flow, the entry
+/// is known orphaned and reaped. A CPU's list is bounded.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_handoff_rejects_other_packets(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    let (pa, pb) = (udp_flow(4200, false), udp_flow(4201, false));
+    let (Some(a), Some(b), Some(b2)) = (
+        TestSkb::new(&pa, pa.len(), Family::Ipv4),
+        TestSkb::new(&pb, pb.len(), Family::Ipv4),
+        TestSkb::new(&pa, pa.len(), Family::Ipv4),
+    ) else {
+        return expect!(t, false);
+    };
+    let (Ok(ta), Ok(tb)) = (parse_ipv4(&pa[..], 0), parse_ipv4(&pb[..], 0)) else {
+        return expect!(t, false);
+    };
+    let before = ct.stats_sum()[Stat::UnconfirmedReaped as usize];
+    ct.track(
+        &table,
+        cache,
+        0,
+        a.skb(),
+        &ctx(Hook::PreRouting, Family::Ipv4, &a, 800),
+    );
+    expect_eq!(t, ct.unconfirmed_count(), 1);
+    // Another flow's packet arrives at confirm with `a`'s address (a freed and reused).
+    let mut reused = ctx(Hook::LocalIn, Family::Ipv4, &b, 800);
+    reused.cookie = ctx(Hook::LocalIn, Family::Ipv4, &a, 800).cookie;
+    expect_eq!(t, ct.confirm(&table, b.skb(), &reused), Verdict::Accept);
+    // Not confirmed (neither flow is in the table), and the orphan is gone.
+    expect!(t, find(&ct, &table, &ta.tuple, 800).is_none());
+    expect!(t, find(&ct, &table, &tb.tuple, 800).is_none());
+    expect_eq!(t, (ct.unconfirmed_count(), ct.entry_count()), (0, 0));
+    expect_eq!(
+        t,
+        ct.stats_sum()[Stat::UnconfirmedReaped as usize] - before,
+        1
+    );
+    // The same flow in another skb at that address confirms it: it is that flow's entry.
+    ct.track(
+        &table,
+        cache,
+        0,
+        a.skb(),
+        &ctx(Hook::PreRouting, Family::Ipv4, &a, 800),
+    );
+    let mut same = ctx(Hook::LocalIn, Family::Ipv4, &b2, 800);
+    same.cookie = ctx(Hook::LocalIn, Family::Ipv4, &a, 800).cookie;
+    expect_eq!(t, ct.confirm(&table, b2.skb(), &same), Verdict::Accept);
+    expect!(t, find(&ct, &table, &ta.tuple, 800).is_some());
+    expect_eq!(t, ct.unconfirmed_count(), 0);
+    // Packets that never reach confirm: the CPU's list keeps the newest
+    // UNCONFIRMED_MAX_PER_CPU (each here with its own fake address).
+    let max = crate::unconfirmed::UNCONFIRMED_MAX_PER_CPU;
+    let before = ct.stats_sum()[Stat::UnconfirmedReaped as usize];
+    for i in 0..=max {
+        let mut c = ctx(Hook::PreRouting, Family::Ipv4, &b, 800);
+        c.cookie = 0x1000 + i as usize;
+        ct.track(&table, cache, 0, b.skb(), &c);
+    }
+    expect_eq!(t, ct.unconfirmed_count(), max);
+    expect_eq!(
+        t,
+        ct.stats_sum()[Stat::UnconfirmedReaped as usize] - before,
+        1
+    );
+    let per_cpu: u32 = (0..crate::percpu::nr_cpu_ids())
+        .map(|cpu| ct.unconfirmed_of_cpu(cpu))
+        .sum();
+    expect_eq!(t, per_cpu, max);
+    ct.flush(&table);
+    expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (0, 0));
+}
+
+/// KUnit case `loopback_skips_only_what_left_on_lo`: a packet tracked at LOCAL_OUT and sent
+/// out on `lo` is not tracked again when it comes in on `lo`; another skb coming in on `lo`
+/// is, and so is one that was invalid at LOCAL_OUT (as nf_conntrack does).
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_loopback_skips_only_what_left_on_lo(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    let (out, back) = (udp_flow(4300, false), udp_flow(4300, true));
+    let (Some(a), Some(b)) = (
+        TestSkb::new(&out, out.len(), Family::Ipv4),
+        TestSkb::new(&back, back.len(), Family::Ipv4),
+    ) else {
+        return expect!(t, false);
+    };
+    let Ok(flow) = parse_ipv4(&out[..], 0) else {
+        return expect!(t, false);
+    };
+    let lo_in = |s: &TestSkb| {
+        let mut c = ctx(Hook::PreRouting, Family::Ipv4, s, 900);
+        c.in_loopback = true;
+        c
+    };
+    ct.track(
+        &table,
+        cache,
+        0,
+        a.skb(),
+        &ctx(Hook::LocalOut, Family::Ipv4, &a, 900),
+    );
+    let mut post = ctx(Hook::PostRouting, Family::Ipv4, &a, 900);
+    post.out_loopback = true;
+    expect_eq!(t, ct.confirm(&table, a.skb(), &post), Verdict::Accept);
+    expect_eq!(t, ct.loopback_records(), 1);
+    // The same skb comes back in: skipped, its record used up.
+    let invalid = ct.stats_sum()[Stat::Invalid as usize];
+    expect_eq!(
+        t,
+        ct.track(&table, cache, 0, a.skb(), &lo_in(&a)),
+        Verdict::Accept
+    );
+    expect_eq!(t, ct.loopback_records(), 0);
+    let seen_reply = |ct: &NetState| {
+        find(ct, &table, &flow.tuple, 900).map(|(c, _)| c.status() & IPS_SEEN_REPLY != 0)
+    };
+    expect_eq!(t, seen_reply(&ct), Some(false));
+    // A reply injected on `lo` without passing LOCAL_OUT (a packet socket): tracked.
+    expect_eq!(
+        t,
+        ct.track(&table, cache, 0, b.skb(), &lo_in(&b)),
+        Verdict::Accept
+    );
+    expect_eq!(t, seen_reply(&ct), Some(true));
+    // Invalid at LOCAL_OUT (its UDP header cut short): not remembered as looped, so counted again when it comes back in.
+    let bad = [
+        0x45u8, 0, 0, 21, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0,
+    ];
+    let Some(c) = TestSkb::new(&bad, bad.len(), Family::Ipv4) else {
+        return expect!(t, false);
+    };
+    ct.track(
+        &table,
+        cache,
+        0,
+        c.skb(),
+        &ctx(Hook::LocalOut, Family::Ipv4, &c, 900),
+    );
+    let mut post = ctx(Hook::PostRouting, Family::Ipv4, &c, 900);
+    post.out_loopback = true;
+    ct.confirm(&table, c.skb(), &post);
+    expect_eq!(t, ct.loopback_records(), 0);
+    ct.track(&table, cache, 0, c.skb(), &lo_in(&c));
+    expect_eq!(t, ct.stats_sum()[Stat::Invalid as usize] - invalid, 2);
+    ct.flush(&table);
 }
 
 /// KUnit case `clash_resolution`.
@@ -1072,7 +1243,8 @@ unsafe extern "C" fn rct_kunit_full_table_drops(test: *mut bindings::kunit) {
     );
     expect_eq!(t, ct.stats_sum()[Stat::EarlyDrop as usize], 1);
     expect_eq!(t, ct.entry_count(), 1);
-    // An unconfirmed entry cannot be evicted: with it alone at max, a new flow is dropped.
+    // An unconfirmed entry is not a connection yet: with it alone at max, it makes room for
+    // a new flow (counted as reaped) instead of the new flow failing.
     let (p3, p4) = (udp_flow(3, false), udp_flow(4, false));
     ct.flush(&table);
     let (Some(s3), Some(s4)) = (
@@ -1095,8 +1267,27 @@ unsafe extern "C" fn rct_kunit_full_table_drops(test: *mut bindings::kunit) {
         s4.skb(),
         &ctx(Hook::PreRouting, Family::Ipv4, &s4, 1000),
     );
-    expect_eq!(t, (v3, v4), (Verdict::Accept, Verdict::Drop));
-    expect_eq!(t, ct.stats_sum()[Stat::Drop as usize], 1);
+    expect_eq!(t, (v3, v4), (Verdict::Accept, Verdict::Accept));
+    expect_eq!(t, ct.stats_sum()[Stat::Drop as usize], 0);
+    expect_eq!(t, ct.stats_sum()[Stat::UnconfirmedReaped as usize], 1);
+    expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (1, 1));
+    // s4's entry is the one left: its confirm takes it, s3's finds nothing.
+    let c3 = ct.confirm(
+        &table,
+        s3.skb(),
+        &ctx(Hook::LocalIn, Family::Ipv4, &s3, 1000),
+    );
+    expect_eq!(t, (c3, ct.unconfirmed_count()), (Verdict::Accept, 1));
+    let c4 = ct.confirm(
+        &table,
+        s4.skb(),
+        &ctx(Hook::LocalIn, Family::Ipv4, &s4, 1000),
+    );
+    expect_eq!(t, (c4, ct.unconfirmed_count()), (Verdict::Accept, 0));
+    let Ok(p4) = parse_ipv4(&p4[..], 0) else {
+        return expect!(t, false);
+    };
+    expect!(t, find(&ct, &table, &p4.tuple, 1000).is_some());
     expect_eq!(t, ct.entry_count(), 1);
     ct.flush(&table);
 }

@@ -128,6 +128,8 @@ unsafe fn run_hook(
         cookie: skb as *const SkBuff as usize,
         // SAFETY: `state` is valid for the call.
         in_loopback: unsafe { bindings::rct_hook_in_loopback(state) },
+        // SAFETY: As above.
+        out_loopback: unsafe { bindings::rct_hook_out_loopback(state) },
         clock: Clock::now(),
     };
     match ct.hook(role, skb, &ctx) {

@@ -94,3 +94,80 @@ pub(crate) fn nr_cpu_ids() -> u32 {
     // SAFETY: FFI call without preconditions.
     unsafe { bindings::rct_nr_cpu_ids() }
 }
+
+/// A `T` per possible CPU, used by each CPU on its own with bottom halves disabled, so that
+/// neither a softirq on the same CPU nor a migration can come between.
+///
+/// # Invariants
+///
+/// `base` is a per-CPU pointer returned by `__alloc_percpu` for one `T`, initialised on every
+/// possible CPU, owned by `self` and freed on drop. A CPU's `T` is only accessed by that CPU
+/// with bottom halves disabled, except in `drop`, when no one else can reach it.
+pub(crate) struct PerCpuBh<T: Default> {
+    base: NonNull<T>,
+}
+
+// SAFETY: Each CPU's `T` is used only by that CPU with bottom halves disabled (type
+// invariant), so no two contexts ever use the same `T` at once; `T` moves with `self` only
+// in the sense that it may be dropped from another thread.
+unsafe impl<T: Default + Send> Send for PerCpuBh<T> {}
+// SAFETY: See `Send`: shared access never yields two live references to one CPU's `T`.
+unsafe impl<T: Default + Send> Sync for PerCpuBh<T> {}
+
+impl<T: Default> PerCpuBh<T> {
+    /// A default `T` for every possible CPU.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: FFI call without preconditions; the result is checked for NULL.
+        let ptr = unsafe {
+            bindings::rct_alloc_percpu(core::mem::size_of::<T>(), core::mem::align_of::<T>())
+        };
+        let base = NonNull::new(ptr.cast::<T>()).ok_or(ENOMEM)?;
+        for cpu in 0..nr_cpu_ids() {
+            // SAFETY: FFI call without preconditions.
+            if !unsafe { bindings::rct_cpu_possible(cpu) } {
+                continue;
+            }
+            // SAFETY: `base` is a live per-CPU allocation of one `T` and `cpu` is possible;
+            // nobody else knows of it yet.
+            unsafe {
+                let p = bindings::rct_per_cpu_ptr(base.as_ptr().cast(), cpu).cast::<T>();
+                p.write(T::default());
+            }
+        }
+        // INVARIANT: allocated and initialised on every possible CPU.
+        Ok(Self { base })
+    }
+
+    /// Runs `f` on the running CPU's `T`, with bottom halves disabled.
+    pub(crate) fn with_this_cpu<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: FFI call without preconditions; undone below.
+        unsafe { bindings::rct_local_bh_disable() };
+        // SAFETY: `base` is live (type invariant); with bottom halves disabled the task stays
+        // on this CPU and no softirq runs on it, so this is the only reference to its `T`.
+        let r =
+            f(unsafe { &mut *bindings::rct_this_cpu_ptr(self.base.as_ptr().cast()).cast::<T>() });
+        // SAFETY: Disabled above.
+        unsafe { bindings::rct_local_bh_enable() };
+        r
+    }
+}
+
+impl<T: Default> Drop for PerCpuBh<T> {
+    fn drop(&mut self) {
+        for cpu in 0..nr_cpu_ids() {
+            // SAFETY: FFI call without preconditions.
+            if !unsafe { bindings::rct_cpu_possible(cpu) } {
+                continue;
+            }
+            // SAFETY: Every possible CPU's `T` was initialised in `new`, and no one else can
+            // use it any more.
+            unsafe {
+                core::ptr::drop_in_place(
+                    bindings::rct_per_cpu_ptr(self.base.as_ptr().cast(), cpu).cast::<T>(),
+                )
+            };
+        }
+        // SAFETY: `base` came from `__alloc_percpu` and is freed only here (type invariant).
+        unsafe { bindings::free_percpu(self.base.as_ptr().cast()) };
+    }
+}

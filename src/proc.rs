@@ -269,7 +269,7 @@ unsafe extern "C" fn stat_seq_show(seq: *mut bindings::seq_file, v: *mut c_void)
         return 0;
     };
     if let Some(row) = ct.stats_of_cpu(cpu) {
-        let _ = write_stat_row(&mut out, ct.entry_count(), &row);
+        let _ = write_stat_row(&mut out, ct.entry_count(), &row, ct.unconfirmed_of_cpu(cpu));
     }
     0
 }

@@ -5,11 +5,13 @@
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
 use crate::bindings;
-use crate::tuple::{PacketBytes, ParseError};
+use crate::handoff::NfView;
+use crate::tuple::{NfTuple, PacketBytes, ParseError, Tuple};
 use kernel::types::Opaque;
 
-/// A packet as netfilter hands it to a hook. The module only reads it; it never touches
-/// `skb->_nfct`, which belongs to nf_conntrack.
+/// A packet as netfilter hands it to a hook. The module only reads it; it never writes
+/// `skb->_nfct`, which belongs to nf_conntrack, and reads it only to learn what nf_nat made of
+/// the packet (see [`crate::handoff`]).
 ///
 /// # Invariants
 ///
@@ -98,5 +100,29 @@ impl crate::conntrack::Packet for SkBuff {
         // SAFETY: `self` wraps a valid skb; the helper checks `dataoff` against it (and may
         // record the verified state in the skb's checksum fields, as nf_conntrack does).
         unsafe { bindings::rct_l4_checksum_ok(self.as_ptr(), hooknum, dataoff, proto, pf, len) }
+    }
+
+    fn nf_view(&self) -> Option<NfView> {
+        let mut this_dir = bindings::rct_nf_tuple::default();
+        let mut other_dir = bindings::rct_nf_tuple::default();
+        // SAFETY: `self` wraps a valid skb, which holds a reference on its nf_conntrack entry
+        // for as long as we have it; the helper only reads that entry's tuples into ours.
+        if !unsafe { bindings::rct_nfct_view(self.as_ptr(), &mut this_dir, &mut other_dir) } {
+            return None;
+        }
+        let tuple = |t: &bindings::rct_nf_tuple| {
+            Tuple::from_nf(&NfTuple {
+                l3num: t.l3num,
+                protonum: t.protonum,
+                src: t.src,
+                dst: t.dst,
+                src_u: t.src_u,
+                dst_u: t.dst_u,
+            })
+        };
+        Some(NfView {
+            this_dir: tuple(&this_dir)?,
+            other_dir: tuple(&other_dir)?,
+        })
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! The columns are `/proc/net/stat/nf_conntrack`'s (`ct_cpu_seq_show` in
 //! `net/netfilter/nf_conntrack_standalone.c`), so tools that read that file read this one;
-//! the columns after `search_restart` count packets seen by each of the module's hooks, and
-//! new entries reaped because their packet never reached the confirm hook.
+//! the columns after `search_restart` count packets seen by each of the module's hooks and
+//! new entries reaped because their packet never reached the confirm hook, and show how many
+//! new entries wait for it on each CPU.
 
 use core::fmt;
 
@@ -65,11 +66,17 @@ pub(crate) type StatRow = [u32; STAT_COUNT];
 pub(crate) const STAT_HEADER: &str = "entries  clashres found new invalid ignore delete \
 chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create \
 expect_delete search_restart  in_pre_routing in_local_out helper_post_routing \
-helper_local_in confirm_post_routing confirm_local_in unconfirmed_reaped\n";
+helper_local_in confirm_post_routing confirm_local_in unconfirmed_reaped unconfirmed\n";
 
 /// Writes one CPU's row as nf_conntrack does (`%08x`, with its double spaces), then
-/// the hook columns. `new`, `ignore` and `delete` are always 0, as in 6.12.
-pub(crate) fn write_stat_row(w: &mut impl fmt::Write, entries: u32, row: &StatRow) -> fmt::Result {
+/// the hook columns and the CPU's `unconfirmed` entries. `new`, `ignore` and `delete` are
+/// always 0, as in 6.12.
+pub(crate) fn write_stat_row(
+    w: &mut impl fmt::Write,
+    entries: u32,
+    row: &StatRow,
+    unconfirmed: u32,
+) -> fmt::Result {
     let s = |stat: Stat| row[stat as usize];
     write!(
         w,
@@ -95,7 +102,7 @@ pub(crate) fn write_stat_row(w: &mut impl fmt::Write, entries: u32, row: &StatRo
     )?;
     writeln!(
         w,
-        "  {:08x} {:08x} {:08x} {:08x} {:08x} {:08x} {:08x}",
+        "  {:08x} {:08x} {:08x} {:08x} {:08x} {:08x} {:08x} {:08x}",
         s(Stat::InPreRouting),
         s(Stat::InLocalOut),
         s(Stat::HelperPostRouting),
@@ -103,5 +110,6 @@ pub(crate) fn write_stat_row(w: &mut impl fmt::Write, entries: u32, row: &StatRo
         s(Stat::ConfirmPostRouting),
         s(Stat::ConfirmLocalIn),
         s(Stat::UnconfirmedReaped),
+        unconfirmed,
     )
 }

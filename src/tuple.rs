@@ -287,6 +287,67 @@ impl Tuple {
     }
 }
 
+/// A `struct nf_conntrack_tuple` as nf_conntrack keeps it, copied field by field: the
+/// addresses and the two transport words in network byte order, as raw bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct NfTuple {
+    /// `src.l3num`.
+    pub(crate) l3num: u16,
+    /// `dst.protonum`.
+    pub(crate) protonum: u8,
+    /// `src.u3`.
+    pub(crate) src: [u8; 16],
+    /// `dst.u3`.
+    pub(crate) dst: [u8; 16],
+    /// `src.u.all`: source port, ICMP id or GRE key.
+    pub(crate) src_u: [u8; 2],
+    /// `dst.u.all`: destination port, ICMP type and code, or GRE key.
+    pub(crate) dst_u: [u8; 2],
+}
+
+impl Tuple {
+    /// The tuple nf_conntrack's `t` describes, read as [`parse_ipv4`] and [`parse_ipv6`]
+    /// read a packet (the protocol number picks the transport part); `None` for a family
+    /// other than IPv4 and IPv6.
+    pub(crate) fn from_nf(t: &NfTuple) -> Option<Tuple> {
+        let l3 = match t.l3num {
+            NFPROTO_IPV4 => L3::Ipv4,
+            NFPROTO_IPV6 => L3::Ipv6,
+            _ => return None,
+        };
+        let (a, b) = (u16::from_be_bytes(t.src_u), u16::from_be_bytes(t.dst_u));
+        let l4 = match t.protonum {
+            IPPROTO_ICMP | IPPROTO_ICMPV6 => {
+                let [ty, code] = t.dst_u;
+                L4::Icmp { ty, code, id: a }
+            }
+            IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_SCTP | IPPROTO_DCCP => {
+                L4::Ports { src: a, dst: b }
+            }
+            IPPROTO_GRE => L4::Gre {
+                src_key: a,
+                dst_key: b,
+            },
+            _ => L4::Generic,
+        };
+        // An IPv4 address is the first 4 bytes; nf_conntrack zeroes the rest.
+        let addr = |bytes: [u8; 16]| match l3 {
+            L3::Ipv4 => {
+                let [a, b, c, d, ..] = bytes;
+                Addr::v4([a, b, c, d])
+            }
+            L3::Ipv6 => Addr(bytes),
+        };
+        Some(Tuple {
+            l3,
+            proto: t.protonum,
+            src: addr(t.src),
+            dst: addr(t.dst),
+            l4,
+        })
+    }
+}
+
 /// Length of a tuple's key: what the table hashes and compares.
 pub(crate) const KEY_LEN: usize = 40;
 

@@ -23,7 +23,8 @@ fn header_extends_nf_conntrack_header() {
             "helper_local_in",
             "confirm_post_routing",
             "confirm_local_in",
-            "unconfirmed_reaped"
+            "unconfirmed_reaped",
+            "unconfirmed"
         ]
     );
 }
@@ -31,7 +32,7 @@ fn header_extends_nf_conntrack_header() {
 #[test]
 fn row_has_one_field_per_header_column() {
     let mut s = String::new();
-    write_stat_row(&mut s, 0, &[0; STAT_COUNT]).unwrap();
+    write_stat_row(&mut s, 0, &[0; STAT_COUNT], 0).unwrap();
     assert_eq!(
         s.split_whitespace().count(),
         STAT_HEADER.split_whitespace().count()
@@ -47,7 +48,7 @@ fn row_puts_each_counter_in_nf_conntrack_column() {
         *v = 0x100 + i as u32;
     }
     let mut s = String::new();
-    write_stat_row(&mut s, 0xabc, &row).unwrap();
+    write_stat_row(&mut s, 0xabc, &row, 0xdef).unwrap();
     let cols: Vec<&str> = STAT_HEADER.split_whitespace().collect();
     let vals: Vec<u32> = s
         .split_whitespace()
@@ -55,6 +56,7 @@ fn row_puts_each_counter_in_nf_conntrack_column() {
         .collect();
     let col = |name: &str| vals[cols.iter().position(|c| *c == name).unwrap()];
     assert_eq!(col("entries"), 0xabc);
+    assert_eq!(col("unconfirmed"), 0xdef);
     for (name, stat) in [
         ("clashres", Stat::ClashResolve),
         ("found", Stat::Found),
@@ -88,8 +90,8 @@ fn row_puts_each_counter_in_nf_conntrack_column() {
 #[test]
 fn row_layout_matches_nf_conntrack_spacing() {
     let mut s = String::new();
-    write_stat_row(&mut s, 1, &[0; STAT_COUNT]).unwrap();
+    write_stat_row(&mut s, 1, &[0; STAT_COUNT], 2).unwrap();
     let z = "00000000";
     let nf = format!("00000001  {z} {z} {z} {z} {z} {z} {z} {z} {z} {z} {z} {z}  {z} {z} {z} {z}");
-    assert_eq!(s, format!("{nf}  {z} {z} {z} {z} {z} {z} {z}\n"));
+    assert_eq!(s, format!("{nf}  {z} {z} {z} {z} {z} {z} {z} 00000002\n"));
 }

@@ -22,10 +22,10 @@ possible=$(awk -F, '{n=0; for (i=1;i<=NF;i++) { split($i,r,"-"); n += (r[2]==""?
 check_eq "one stat row per possible CPU" "$(($(wc -l </proc/net/stat/rust_conntrack) - 1))" "$possible"
 rows_ok=1
 while read -r -a row; do
-	[ "${#row[@]}" -eq 24 ] || rows_ok=0
+	[ "${#row[@]}" -eq 25 ] || rows_ok=0
 	for v in "${row[@]}"; do [[ $v =~ ^[0-9a-f]{8}$ ]] || rows_ok=0; done
 done < <(tail -n +2 /proc/net/stat/rust_conntrack)
-check "stat rows are 24 columns of %08x" test "$rows_ok" = 1
+check "stat rows are 25 columns of %08x" test "$rows_ok" = 1
 
 netns_pair || t_fail "netns setup"
 
