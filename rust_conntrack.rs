@@ -34,8 +34,10 @@ mod conntrack;
 #[path = "src/entry.rs"]
 mod entry;
 #[cfg(CONFIG_KUNIT)]
+#[allow(dead_code)] // Shared pure code; see below.
 #[path = "src/handoff.rs"]
 mod handoff;
+#[cfg(rct_kunit)]
 #[path = "src/kunit.rs"]
 mod kunit;
 #[path = "src/netfilter.rs"]

@@ -131,6 +131,10 @@ bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dat
 bool rct_hook_in_loopback(const struct nf_hook_state *state);
 bool rct_hook_out_loopback(const struct nf_hook_state *state);
 
+/* Per-netns sweep of unconfirmed entries: Rust's rct_net_sweep returns the next delay, or 0. */
+unsigned long rct_net_sweep(struct net *net);
+void rct_net_sweep_kick(const struct net *net, unsigned long delay);
+
 /*
  * nf_conntrack's entry for a packet, read from skb->_nfct and never written: the
  * tuples of the packet's direction and of the other one, as nf_nat left them.

@@ -26,8 +26,8 @@
 //! Entries whose packet never reaches the confirm hook (dropped in FORWARD or INPUT, stolen)
 //! go when their skb's address comes back, at the confirm hook as above or when a new entry
 //! is listed on the CPU with the same cookie, or when they are older than
-//! [`UNCONFIRMED_MAX_AGE_SECS`] (checked at the tracking hook at most once a second while
-//! any entry waits); a CPU's list holds at most
+//! [`UNCONFIRMED_MAX_AGE_SECS`] (a per-netns work sweeps every second while any entry
+//! waits, so they go even when no packet follows); a CPU's list holds at most
 //! [`crate::unconfirmed::UNCONFIRMED_MAX_PER_CPU`], and when the table is full and early drop
 //! finds nothing, the oldest unconfirmed entry makes room. All are counted in
 //! `unconfirmed_reaped`; the `unconfirmed` column shows how many wait. Queued packets
@@ -74,10 +74,14 @@ use core::sync::atomic::{
     AtomicU32,
     Ordering::{Acquire, Relaxed, Release},
 };
+use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 
-/// Unconfirmed entries older than this are reaped (see the module docs).
-pub(crate) const UNCONFIRMED_MAX_AGE_SECS: u32 = 30;
+/// Unconfirmed entries older than this are reaped (see the module docs). A packet takes
+/// microseconds from the tracking to the confirm hook; only one queued to user space
+/// (NFQUEUE) waits longer, and one waiting longer than this finds no entry to confirm: the
+/// flow's next packet makes one.
+pub(crate) const UNCONFIRMED_MAX_AGE_SECS: u32 = 3;
 
 /// The L3 family of a hook (`NFPROTO_IPV4` or `NFPROTO_IPV6`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,6 +278,7 @@ impl NetState {
         self.stats.read_cpu(cpu)
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
     /// The statistics summed over all CPUs.
     pub(crate) fn stats_sum(&self) -> StatRow {
         self.stats.sum()
@@ -284,6 +289,7 @@ impl NetState {
         self.count.load(Relaxed)
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
     /// Number of entries waiting for their confirm hook.
     pub(crate) fn unconfirmed_count(&self) -> u32 {
         self.unconfirmed.len()
@@ -294,6 +300,7 @@ impl NetState {
         self.unconfirmed.len_of_cpu(cpu).unwrap_or(0)
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
     /// Records in the running CPU's loopback ring.
     pub(crate) fn loopback_records(&self) -> usize {
         self.loopback.with_this_cpu(|r| r.len())
@@ -364,13 +371,6 @@ impl NetState {
                 return Verdict::Accept;
             }
         }
-        // Entries whose packet was lost while no new flow comes to reap them go by age.
-        let max_age = UNCONFIRMED_MAX_AGE_SECS.saturating_mul(ctx.clock.hz);
-        let now = ctx.clock.now;
-        let reaped = self.unconfirmed.sweep(now, ctx.clock.hz, |c| {
-            now.wrapping_sub(c.created()) > max_age
-        });
-        self.count_reaped(reaped);
         let (verdict, tracked) = self.track_packet(table, cache, max, pkt, ctx);
         // nf_conntrack leaves an invalid packet without an entry: if it loops back, it is
         // tracked again at PRE_ROUTING.
@@ -619,7 +619,22 @@ impl NetState {
             old.cookie() == ctx.cookie || now.wrapping_sub(old.created()) > max_age
         });
         self.count_reaped(reaped);
+        // The sweep reaps it if its packet never comes (one atomic if already armed).
+        // SAFETY: `net` is this state's netns, alive while its hooks run.
+        unsafe { bindings::rct_net_sweep_kick(self.net, ctx.clock.hz as c_ulong) };
         (Verdict::Accept, true)
+    }
+
+    /// The sweep (a deferred work of the netns, about once a second while entries wait):
+    /// reaps unconfirmed entries older than [`UNCONFIRMED_MAX_AGE_SECS`]. Returns whether
+    /// any still wait.
+    pub(crate) fn sweep_unconfirmed(&self, clock: &Clock) -> bool {
+        let max_age = UNCONFIRMED_MAX_AGE_SECS.saturating_mul(clock.hz);
+        let reaped = self
+            .unconfirmed
+            .reap(|c| clock.now.wrapping_sub(c.created()) > max_age);
+        self.count_reaped(reaped);
+        self.unconfirmed.len() != 0
     }
 
     fn count_reaped(&self, n: u32) {

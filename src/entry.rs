@@ -10,7 +10,7 @@
 //! `__nf_conntrack_find_get` does.
 
 use crate::bindings;
-use crate::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING, IPS_SEEN_REPLY};
+use crate::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
 use crate::conntrack::NetState;
 use crate::proto_tcp::TcpConn;
 use crate::slab::KmemCache;
@@ -227,8 +227,9 @@ impl Conn {
         self.status() & IPS_ASSURED != 0
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
     pub(crate) fn seen_reply(&self) -> bool {
-        self.status() & IPS_SEEN_REPLY != 0
+        self.status() & crate::conn::IPS_SEEN_REPLY != 0
     }
 
     pub(crate) fn timeout(&self) -> u32 {

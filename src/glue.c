@@ -18,15 +18,33 @@ unsigned int rct_net_id __read_mostly;
 struct rct_pernet {
 	void *state;
 	void *regs;
+	/* Reaps unconfirmed entries whose packet is gone; armed while any wait. */
+	struct delayed_work sweep;
+	struct net *net;
 };
+
+static void rct_sweep_work(struct work_struct *work)
+{
+	struct rct_pernet *p = container_of(to_delayed_work(work), struct rct_pernet, sweep);
+	unsigned long next = rct_net_sweep(p->net);
+
+	if (next)
+		queue_delayed_work(system_power_efficient_wq, &p->sweep, next);
+}
 
 static int __net_init rct_pernet_init(struct net *net)
 {
+	struct rct_pernet *p = net_generic(net, rct_net_id);
+
+	p->net = net;
+	INIT_DELAYED_WORK(&p->sweep, rct_sweep_work);
 	return rct_net_init(net);
 }
 
 static void __net_exit rct_pernet_exit(struct net *net)
 {
+	/* From here on the hooks' kicks queue nothing, and no sweep runs. */
+	disable_delayed_work_sync(&((struct rct_pernet *)net_generic(net, rct_net_id))->sweep);
 	rct_net_exit(net);
 }
 
@@ -60,6 +78,12 @@ void *rct_net_state(const struct net *net)
 void rct_net_set_state(const struct net *net, void *state)
 {
 	WRITE_ONCE(rct_pernet(net)->state, state);
+}
+
+void rct_net_sweep_kick(const struct net *net, unsigned long delay)
+{
+	/* One test_and_set when already pending: cheap enough for every new entry. */
+	queue_delayed_work(system_power_efficient_wq, &rct_pernet(net)->sweep, delay);
 }
 
 void *rct_net_regs(const struct net *net)

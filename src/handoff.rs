@@ -120,10 +120,11 @@ pub(crate) fn packet_fingerprint<P: PacketBytes + ?Sized>(pkt: &P, nhoff: usize)
 
 /// What a [`LoopbackRing`] record says about its packet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Mark {
-    /// A free slot.
+    /// A free slot (zero: a zeroed ring is empty).
     #[default]
-    Free,
+    Free = 0,
     /// Found invalid at LOCAL_OUT: nf_conntrack leaves such a packet without an entry, so
     /// tracks it again if it comes back in on `lo`.
     InvalidOut,
@@ -139,7 +140,7 @@ struct Slot {
     mark: Mark,
 }
 
-/// One CPU's memory of packets on the loopback path: those found invalid at LOCAL_OUT, and
+/// One CPU's memory of packets on the loopback path (all zero bytes: empty): those found invalid at LOCAL_OUT, and
 /// those that left on `lo` at POST_ROUTING. A FIFO ring, oldest first, like the backlog the
 /// packets go through, so a packet coming back finds its record at the front.
 ///

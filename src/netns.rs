@@ -12,7 +12,7 @@
 use crate::bindings;
 use crate::conntrack::{NetRegistrations, NetState};
 use kernel::error::to_result;
-use kernel::ffi::c_int;
+use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -36,6 +36,7 @@ impl Net {
         unsafe { &*ptr.cast::<Self>() }
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
     /// The initial network namespace.
     pub(crate) fn init_net() -> &'static Self {
         // SAFETY: `init_net` is a static that lives as long as the kernel.
@@ -76,6 +77,24 @@ impl Drop for PernetRegistration {
         // SAFETY: `self` exists only after a successful registration. This calls
         // `rct_net_exit` for every netns and waits for it.
         unsafe { bindings::rct_unregister_pernet() };
+    }
+}
+
+/// The netns' sweep of unconfirmed entries (`src/glue.c`): returns the delay until the next
+/// one in jiffies, or 0 when no entry waits.
+///
+/// # Safety
+///
+/// `net` must be a netns whose `rct_net_init` succeeded and whose `rct_net_exit` has not
+/// started (the work is disabled before it).
+#[no_mangle]
+unsafe extern "C" fn rct_net_sweep(net: *mut bindings::net) -> c_ulong {
+    // SAFETY: The caller guarantees `net` is alive and set up.
+    let net = unsafe { Net::from_raw(net) };
+    let clock = crate::conntrack::Clock::now();
+    match net.ct_state() {
+        Some(ct) if ct.sweep_unconfirmed(&clock) => clock.hz as c_ulong,
+        _ => 0,
     }
 }
 

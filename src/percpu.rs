@@ -68,6 +68,7 @@ impl<const N: usize> PerCpuCounters<N> {
         Some(row)
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
     /// The sum of every possible CPU's counters.
     pub(crate) fn sum(&self) -> [u32; N] {
         let mut total = [0u32; N];
@@ -95,47 +96,49 @@ pub(crate) fn nr_cpu_ids() -> u32 {
     unsafe { bindings::rct_nr_cpu_ids() }
 }
 
+/// Types whose all-zero bytes are a valid value, their initial one: what `__alloc_percpu`
+/// returns can be used as such without building a `T` anywhere (large `T`s would not fit on
+/// a kernel stack).
+///
+/// # Safety
+///
+/// The all-zero bit pattern must be a valid `T`.
+pub(crate) unsafe trait Zeroed {}
+
+// SAFETY: `LoopbackRing` is integers and `Mark`s, whose zero is `Mark::Free` (`repr(u8)`);
+// all zero is an empty ring.
+unsafe impl Zeroed for crate::handoff::LoopbackRing {}
+
 /// A `T` per possible CPU, used by each CPU on its own with bottom halves disabled, so that
 /// neither a softirq on the same CPU nor a migration can come between.
 ///
 /// # Invariants
 ///
-/// `base` is a per-CPU pointer returned by `__alloc_percpu` for one `T`, initialised on every
-/// possible CPU, owned by `self` and freed on drop. A CPU's `T` is only accessed by that CPU
-/// with bottom halves disabled, except in `drop`, when no one else can reach it.
-pub(crate) struct PerCpuBh<T: Default> {
+/// `base` is a per-CPU pointer returned by `__alloc_percpu` for one `T`, zeroed (a valid `T`,
+/// see [`Zeroed`]) on every possible CPU, owned by `self` and freed on drop. A CPU's `T` is
+/// only accessed by that CPU with bottom halves disabled.
+pub(crate) struct PerCpuBh<T: Zeroed> {
     base: NonNull<T>,
 }
 
 // SAFETY: Each CPU's `T` is used only by that CPU with bottom halves disabled (type
-// invariant), so no two contexts ever use the same `T` at once; `T` moves with `self` only
-// in the sense that it may be dropped from another thread.
-unsafe impl<T: Default + Send> Send for PerCpuBh<T> {}
+// invariant), so no two contexts ever use the same `T` at once.
+unsafe impl<T: Zeroed + Send> Send for PerCpuBh<T> {}
 // SAFETY: See `Send`: shared access never yields two live references to one CPU's `T`.
-unsafe impl<T: Default + Send> Sync for PerCpuBh<T> {}
+unsafe impl<T: Zeroed + Send> Sync for PerCpuBh<T> {}
 
-impl<T: Default> PerCpuBh<T> {
-    /// A default `T` for every possible CPU.
+impl<T: Zeroed> PerCpuBh<T> {
+    /// A zeroed `T` for every possible CPU.
     pub(crate) fn new() -> Result<Self> {
+        // `__alloc_percpu` zeroes what it returns: nothing to initialise.
         // SAFETY: FFI call without preconditions; the result is checked for NULL.
         let ptr = unsafe {
             bindings::rct_alloc_percpu(core::mem::size_of::<T>(), core::mem::align_of::<T>())
         };
-        let base = NonNull::new(ptr.cast::<T>()).ok_or(ENOMEM)?;
-        for cpu in 0..nr_cpu_ids() {
-            // SAFETY: FFI call without preconditions.
-            if !unsafe { bindings::rct_cpu_possible(cpu) } {
-                continue;
-            }
-            // SAFETY: `base` is a live per-CPU allocation of one `T` and `cpu` is possible;
-            // nobody else knows of it yet.
-            unsafe {
-                let p = bindings::rct_per_cpu_ptr(base.as_ptr().cast(), cpu).cast::<T>();
-                p.write(T::default());
-            }
-        }
-        // INVARIANT: allocated and initialised on every possible CPU.
-        Ok(Self { base })
+        // INVARIANT: allocated and zeroed on every possible CPU, a valid `T` (`T: Zeroed`).
+        Ok(Self {
+            base: NonNull::new(ptr.cast::<T>()).ok_or(ENOMEM)?,
+        })
     }
 
     /// Runs `f` on the running CPU's `T`, with bottom halves disabled.
@@ -152,21 +155,9 @@ impl<T: Default> PerCpuBh<T> {
     }
 }
 
-impl<T: Default> Drop for PerCpuBh<T> {
+impl<T: Zeroed> Drop for PerCpuBh<T> {
     fn drop(&mut self) {
-        for cpu in 0..nr_cpu_ids() {
-            // SAFETY: FFI call without preconditions.
-            if !unsafe { bindings::rct_cpu_possible(cpu) } {
-                continue;
-            }
-            // SAFETY: Every possible CPU's `T` was initialised in `new`, and no one else can
-            // use it any more.
-            unsafe {
-                core::ptr::drop_in_place(
-                    bindings::rct_per_cpu_ptr(self.base.as_ptr().cast(), cpu).cast::<T>(),
-                )
-            };
-        }
+        // `T: Zeroed` types own nothing to drop (plain data): freeing the memory is enough.
         // SAFETY: `base` came from `__alloc_percpu` and is freed only here (type invariant).
         unsafe { bindings::free_percpu(self.base.as_ptr().cast()) };
     }

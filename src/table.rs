@@ -429,6 +429,7 @@ impl Table {
 
 #[cfg(CONFIG_KUNIT)]
 impl Table {
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
     /// Moves one direction of an entry into chain `bucket`, as a free and reuse by the slab
     /// would while a lookup stands on it.
     pub(crate) fn move_for_test(&self, th: &TupleHash, bucket: u32) {

@@ -39,8 +39,6 @@ pub(crate) struct Unconfirmed {
     lists: NonNull<bindings::rct_pcpu_list>,
     len: AtomicU32,
     tags: [AtomicU32; TAG_SLOTS],
-    /// When the lists were last swept for old entries (`nfct_time_stamp`).
-    swept: AtomicU32,
 }
 
 // SAFETY: Every list is only changed under its own lock.
@@ -161,7 +159,6 @@ impl Unconfirmed {
             lists: NonNull::new(lists).ok_or(ENOMEM)?,
             len: AtomicU32::new(0),
             tags: [const { AtomicU32::new(0) }; TAG_SLOTS],
-            swept: AtomicU32::new(0),
         })
     }
 
@@ -234,19 +231,8 @@ impl Unconfirmed {
             .is_some_and(|t| t.load(Relaxed) != 0)
     }
 
-    /// Reaps entries `old` says are too old, at most once every `interval` (jiffies since
-    /// the last sweep, by `now`); returns how many went.
-    pub(crate) fn sweep(&self, now: u32, interval: u32, old: impl Fn(&Conn) -> bool) -> u32 {
-        let last = self.swept.load(Relaxed);
-        if self.len() == 0
-            || now.wrapping_sub(last) < interval
-            || self
-                .swept
-                .compare_exchange(last, now, Relaxed, Relaxed)
-                .is_err()
-        {
-            return 0;
-        }
+    /// Reaps the entries `old` chooses, on every CPU's list; returns how many went.
+    pub(crate) fn reap(&self, old: impl Fn(&Conn) -> bool) -> u32 {
         self.take(|c| if old(c) { Pick::Reap } else { Pick::Skip })
             .1
     }

@@ -1,13 +1,15 @@
 #!/bin/bash
 # Integration tests of the module in a VM (run by scripts/test on um-debug):
 # load, /proc files, hook registration and priorities, counters under real traffic
-# between namespaces, invalid packets beside nf_conntrack, unload and reload.
+# between namespaces, invalid packets beside nf_conntrack, unload and reload; then the
+# KUnit suites, from the test module.
 . "$(dirname "$0")/lib.sh"
 
 modprobe nf_conntrack enable_hooks=1
 modprobe nfnetlink_hook
 
-check "module loads (KUnit suites run)" load_module
+check "module loads" load_module
+check "loading taints no TAINT_TEST" taint_test_clear
 check_eq "module name" "$(cat /sys/module/rust_conntrack/initstate 2>/dev/null)" live
 
 check_eq "/proc/net/rust_conntrack is 0440" "$(stat -c %a /proc/net/rust_conntrack 2>&1)" 440
@@ -138,4 +140,6 @@ check "netns created after load gets the files" ip netns exec rct-c test -f /pro
 ip netns del rct-c
 check "module unloads again" unload_module
 netns_del
+check "no TAINT_TEST after two loads and unloads" taint_test_clear
+check "test module: KUnit suites run" run_kunit
 t_done integration

@@ -1,10 +1,12 @@
 #!/bin/bash
-# Load, traffic and unload on any kernel (run by scripts/test on x86 and um): KUnit runs
-# at load; both tables are shown for the same ICMP, TCP and UDP traffic.
+# Load, traffic and unload on any kernel (run by scripts/test on x86 and um): loading the
+# module runs no test and taints only O; both tables are shown for the same ICMP, TCP and
+# UDP traffic; then the test module runs the KUnit suites.
 . "$(dirname "$0")/lib.sh"
 
 modprobe nf_conntrack enable_hooks=1
-check "module loads (KUnit suites run)" load_module
+check "module loads" load_module
+check "loading taints no TAINT_TEST" taint_test_clear
 check "netns pair" netns_pair
 check "ICMP echo" ip netns exec "$NS_A" ping -c 2 -i 0.2 -W 2 10.77.0.2
 check "ICMPv6 echo" ip netns exec "$NS_A" ping -6 -c 2 -i 0.2 -W 2 fd77::2
@@ -19,4 +21,6 @@ for ns in "$NS_A" "$NS_B"; do
 done
 netns_del
 check "module unloads" unload_module
+check "no TAINT_TEST after load and unload" taint_test_clear
+check "test module: KUnit suites run" run_kunit
 t_done smoke
