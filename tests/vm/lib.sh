@@ -36,16 +36,29 @@ check_ge() {
 }
 
 t_done() {
+	# Suite-wide checks of the libraries, if any (difflib.sh: traffic on every CPU).
+	if declare -F ct_cpu_check >/dev/null; then ct_cpu_check; fi
 	echo "$T_PASS $T_FAIL" >"$RCT_OUT/vm-results-$1"
 	echo "$1: $T_PASS passed, $T_FAIL failed"
 }
 
-# Loads the module: its KUnit suites run now, after a marker the host uses to find
-# their output in the kernel log.
+# Loads the module (production: it runs no test).
 load_module() {
 	modprobe -a nf_defrag_ipv4 nf_defrag_ipv6 || return 1
-	echo "rct-test: insmod $RCT_KO" >/dev/kmsg
 	insmod "$RCT_KO"
+}
+
+# TAINT_TEST (bit 18, N): set by loading a module with KUnit suites.
+TAINT_TEST=262144
+taint_test_clear() { [ $(($(cat /proc/sys/kernel/tainted) & TAINT_TEST)) -eq 0 ]; }
+
+# Loads and unloads the test module (rust_conntrack.ko must not be loaded): its KUnit
+# suites run at load, after a marker the host uses to find their output in the kernel log.
+run_kunit() {
+	modprobe -a nf_defrag_ipv4 nf_defrag_ipv6 || return 1
+	echo "rct-test: kunit $RCT_KO_TEST" >/dev/kmsg
+	insmod "$RCT_KO_TEST" || return 1
+	rmmod rust_conntrack_test
 }
 
 unload_module() {
