@@ -14,69 +14,23 @@
 //! - `/proc/net/stat/rust_conntrack` with nf_conntrack's columns plus packets per hook, and
 //!   `/proc/net/rust_conntrack` in nf_conntrack's line format.
 //!
-//! Layout: `src/bindings.rs`, `netns`, `netfilter`, `skb`, `percpu` and `proc` wrap the C
-//! API (the only `unsafe` code); `conntrack` is the core; `tuple` and `stat` are pure Rust
-//! that also builds on the host (`host/`) for unit tests and fuzzing.
+//! Layout: `src/proto/` is the protocol layer, pure Rust with no kernel dependency that the
+//! host crate (`host/`) also builds for unit tests and fuzzing; `src/conntrack/` is the core,
+//! safe Rust; `src/sys/` wraps the C API and holds the only `unsafe` code; `src/kunit/` holds
+//! the KUnit cases, built into the test module `rust_conntrack_test.ko` only.
 
+use conntrack::RustConntrack;
 use kernel::prelude::*;
 
-// `conn`, `proc_line`, `proto_*`, `stat` and `tuple` are pure Rust shared with the host crate
-// (`host/`), where every item is tested; items the module does not use yet (NAT status bits,
-// accounting and TCP state columns) serve the trackers still to come.
-
-#[path = "src/bindings.rs"]
-mod bindings;
-#[allow(dead_code)] // Shared pure code; see below.
-#[path = "src/conn.rs"]
-mod conn;
-#[path = "src/conntrack.rs"]
+#[path = "src/conntrack/mod.rs"]
 mod conntrack;
-#[path = "src/entry.rs"]
-mod entry;
-#[cfg(CONFIG_KUNIT)]
-#[allow(dead_code)] // Shared pure code; see below.
-#[path = "src/handoff.rs"]
-mod handoff;
 #[cfg(rct_kunit)]
-#[path = "src/kunit.rs"]
+#[path = "src/kunit/mod.rs"]
 mod kunit;
-#[path = "src/netfilter.rs"]
-mod netfilter;
-#[path = "src/netns.rs"]
-mod netns;
-#[path = "src/percpu.rs"]
-mod percpu;
-#[path = "src/proc.rs"]
-mod proc;
-#[allow(dead_code)] // Shared pure code; see below.
-#[path = "src/proc_line.rs"]
-mod proc_line;
-#[path = "src/proto_generic.rs"]
-mod proto_generic;
-#[allow(dead_code)] // Shared pure code; see below.
-#[path = "src/proto_icmp.rs"]
-mod proto_icmp;
-#[allow(dead_code)] // Shared pure code; see below.
-#[path = "src/proto_tcp.rs"]
-mod proto_tcp;
-#[allow(dead_code)] // Shared pure code; see below.
-#[path = "src/proto_udp.rs"]
-mod proto_udp;
-#[path = "src/rcu.rs"]
-mod rcu;
-#[path = "src/skb.rs"]
-mod skb;
-#[path = "src/slab.rs"]
-mod slab;
-#[path = "src/stat.rs"]
-mod stat;
-#[path = "src/table.rs"]
-mod table;
-#[allow(dead_code)] // Shared pure code; see below.
-#[path = "src/tuple.rs"]
-mod tuple;
-#[path = "src/unconfirmed.rs"]
-mod unconfirmed;
+#[path = "src/proto/mod.rs"]
+mod proto;
+#[path = "src/sys/mod.rs"]
+mod sys;
 
 module! {
     type: RustConntrack,
@@ -84,36 +38,4 @@ module! {
     author: "rust_conntrack developers",
     description: "Connection tracking (nf_conntrack) in Rust",
     license: "GPL",
-}
-
-// Fields drop in order: every netns (hooks, /proc, entries) goes before the table.
-struct RustConntrack {
-    _pernet: netns::PernetRegistration,
-    _global: table::GlobalRegistration,
-}
-
-impl kernel::Module for RustConntrack {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        let global = table::GlobalRegistration::new()?;
-        let pernet = netns::PernetRegistration::new()?;
-        if let Some(g) = table::global() {
-            pr_info!(
-                "loaded: {} buckets, max {} entries per netns, entry {} bytes (slab object {})\n",
-                g.table.size(),
-                g.max,
-                core::mem::size_of::<entry::Conn>(),
-                g.cache.object_size()
-            );
-        }
-        Ok(Self {
-            _pernet: pernet,
-            _global: global,
-        })
-    }
-}
-
-impl Drop for RustConntrack {
-    fn drop(&mut self) {
-        pr_info!("unloading\n");
-    }
 }

@@ -2,46 +2,14 @@
 
 //! Host build of the kernel module's kernel-independent protocol code.
 //!
-//! The files under `../src/` that use nothing but `core` are compiled here as ordinary Rust so
-//! that they can be unit tested and fuzzed with `cargo` on the build machine; the module
+//! The protocol layer, `../src/proto/`, which uses nothing but `core`, is compiled here as
+//! ordinary Rust so that it can be unit tested and fuzzed with `cargo` on the build machine; the module
 //! compiles the very same files into `rust_conntrack.ko`.
 
 // Outside `cargo test` only the fuzz entry point below calls the module code.
 #[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/tuple.rs"]
-pub(crate) mod tuple;
-
-#[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/stat.rs"]
-pub(crate) mod stat;
-
-#[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/conn.rs"]
-pub(crate) mod conn;
-
-#[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/proto_udp.rs"]
-pub(crate) mod proto_udp;
-
-#[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/proto_tcp.rs"]
-pub(crate) mod proto_tcp;
-
-#[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/proto_icmp.rs"]
-pub(crate) mod proto_icmp;
-
-#[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/proto_generic.rs"]
-pub(crate) mod proto_generic;
-
-#[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/handoff.rs"]
-pub(crate) mod handoff;
-
-#[cfg_attr(not(test), allow(dead_code))]
-#[path = "../src/proc_line.rs"]
-pub(crate) mod proc_line;
+#[path = "../src/proto/mod.rs"]
+pub(crate) mod proto;
 
 #[cfg(test)]
 #[path = "tests/conn.rs"]
@@ -69,8 +37,9 @@ mod stat_tests;
 mod tuple_tests;
 
 use core::fmt::{self, Write};
-use proc_line::{Counter, L4Info, Snapshot};
-use tuple::{Parsed, Tuple, L3, L4};
+use proto::proc_line::{self, Counter, L4Info, Snapshot};
+use proto::tuple::{self, Parsed, Tuple, L3, L4};
+use proto::{conn, proto_generic, proto_icmp, proto_tcp, proto_udp};
 
 /// A `fmt::Write` into a fixed array that fails once full, like a `seq_file` page.
 struct FixedBuf<const N: usize> {

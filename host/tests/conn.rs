@@ -4,8 +4,8 @@
 //! `resolve_normal_ct`'s ctinfo, the jiffies helpers across wrap-around and the refresh rules
 //! of `__nf_ct_refresh_acct` and `__nf_conntrack_confirm`.
 
-use crate::conn::*;
-use crate::tuple::Dir;
+use crate::proto::conn::*;
+use crate::proto::tuple::Dir;
 
 /// The reference kernel's HZ (Debian's `CONFIG_HZ_250`).
 const HZ: u32 = 250;

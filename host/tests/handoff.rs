@@ -1,8 +1,8 @@
 //! Tests of the hand-off rules: which unconfirmed entry a packet confirms (NAT included),
 //! nf_conntrack's tuples read as ours, and the loopback ring.
 
-use crate::handoff::*;
-use crate::tuple::*;
+use crate::proto::handoff::*;
+use crate::proto::tuple::*;
 
 fn v4(a: [u8; 4], b: [u8; 4], proto: u8, l4: L4) -> Tuple {
     Tuple {

@@ -4,10 +4,10 @@
 //! the seeds (`shared/spec/seeds-inventory.md` §3) re-laid in 6.12's layout, then every
 //! optional field.
 
-use crate::conn::*;
 use crate::pkt::{A4, A6, B4, B6};
-use crate::proc_line::*;
-use crate::tuple::*;
+use crate::proto::conn::*;
+use crate::proto::proc_line::*;
+use crate::proto::tuple::*;
 use std::net::Ipv4Addr;
 
 /// The 16 sample lines of the seeds, verbatim (an older kernel: `secmark=`, no `zone=`).

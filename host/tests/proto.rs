@@ -9,12 +9,12 @@
 //! `nf_conntrack_in` and `__nf_ct_refresh_acct` do, sets `IPS_SEEN_REPLY` and confirms the
 //! entry after its first packet, so that whole packet sequences can be checked.
 
-use crate::conn::*;
 use crate::pkt::*;
-use crate::proto_generic::*;
-use crate::proto_icmp::*;
-use crate::proto_udp::*;
-use crate::tuple::*;
+use crate::proto::conn::*;
+use crate::proto::proto_generic::*;
+use crate::proto::proto_icmp::*;
+use crate::proto::proto_udp::*;
+use crate::proto::tuple::*;
 
 /// The reference kernel's HZ.
 const HZ: u32 = 250;

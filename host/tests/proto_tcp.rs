@@ -11,11 +11,11 @@
 //! their first packet), the `TcpAction` applied as `nf_conntrack_in` does, `IPS_SEEN_REPLY`,
 //! expiry, and `-NF_REPEAT` (kill, then a new entry from the same packet).
 
-use crate::conn::*;
 use crate::pkt::{tcpopt, Ipv4, Ipv6, Tcp, A4, A6, ACK, B4, B6, CWR, ECE, FIN, PSH, RST, SYN, URG};
-use crate::proto_tcp::*;
-use crate::proto_udp::Checksum;
-use crate::tuple::{self, Dir};
+use crate::proto::conn::*;
+use crate::proto::proto_tcp::*;
+use crate::proto::proto_udp::Checksum;
+use crate::proto::tuple::{self, Dir};
 
 /// The reference kernel's HZ.
 const HZ: u32 = 250;

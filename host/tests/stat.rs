@@ -1,6 +1,6 @@
 //! Tests of the `/proc/net/stat/rust_conntrack` rows.
 
-use crate::stat::*;
+use crate::proto::stat::*;
 
 /// nf_conntrack 6.12's header (`ct_cpu_seq_show`), which ours must start with.
 const NF_CONNTRACK_HEADER: &str = "entries  clashres found new invalid ignore delete \

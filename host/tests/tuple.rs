@@ -4,7 +4,7 @@
 //! (`nf_ct_get_tuple`, `nf_ct_invert_tuple`, the ICMP error handlers and `print_tuple`).
 
 use crate::pkt::*;
-use crate::tuple::*;
+use crate::proto::tuple::*;
 use std::collections::HashSet;
 
 fn v4(proto: u8, l4: L4) -> Tuple {
@@ -1127,7 +1127,7 @@ fn protocol_names() {
 }
 
 mod key {
-    use crate::tuple::*;
+    use crate::proto::tuple::*;
 
     fn tuples() -> Vec<Tuple> {
         let v4 = |a: [u8; 4]| Addr::v4(a);

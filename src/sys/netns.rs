@@ -9,8 +9,8 @@
 //! by `exit`. The state is published before anything that reads it is registered and
 //! freed only after all of that is unregistered, so a reader never sees it missing or stale.
 
-use crate::bindings;
-use crate::conntrack::{NetRegistrations, NetState};
+use crate::conntrack::net::{NetRegistrations, NetState};
+use crate::sys::bindings;
 use kernel::error::to_result;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
@@ -91,7 +91,7 @@ impl Drop for PernetRegistration {
 unsafe extern "C" fn rct_net_sweep(net: *mut bindings::net) -> c_ulong {
     // SAFETY: The caller guarantees `net` is alive and set up.
     let net = unsafe { Net::from_raw(net) };
-    let clock = crate::conntrack::Clock::now();
+    let clock = crate::conntrack::net::Clock::now();
     match net.ct_state() {
         Some(ct) if ct.sweep_unconfirmed(&clock) => clock.hz as c_ulong,
         _ => 0,

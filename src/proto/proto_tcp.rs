@@ -28,12 +28,12 @@
 //! For the first packet of a new entry the state is [`TcpConn::default`] and the status 0;
 //! an invalid verdict means no entry is created.
 
-use crate::conn::{
+use crate::proto::conn::{
     expires, secs_to_jiffies, Timeouts, IPS_ASSURED, IPS_CONFIRMED, IPS_FIXED_TIMEOUT,
     IPS_SEEN_REPLY,
 };
-use crate::proto_udp::Checksum;
-use crate::tuple::{Dir, PacketBytes};
+use crate::proto::proto_udp::Checksum;
+use crate::proto::tuple::{Dir, PacketBytes};
 use core::fmt;
 
 /// `sizeof(struct tcphdr)`: the header without options.

@@ -13,14 +13,14 @@
 //! Which entries get a line is the caller's business, as in `ct_seq_show`: one line per
 //! connection, from its original-direction hash node only; none for entries of another netns,
 //! for entries whose refcount already dropped to zero, and none for
-//! [`crate::conn::should_gc`] entries (confirmed, expired, not dying), which the reader kills
+//! [`crate::proto::conn::should_gc`] entries (confirmed, expired, not dying), which the reader kills
 //! instead.
 
-use crate::conn::{
+use crate::proto::conn::{
     Zone, IPS_ASSURED, IPS_HW_OFFLOAD, IPS_OFFLOAD, IPS_SEEN_REPLY, NF_CT_DEFAULT_ZONE_DIR,
     NF_CT_ZONE_DIR_ORIG, NF_CT_ZONE_DIR_REPL,
 };
-use crate::tuple::{l3_name, l4_name, print_tuple, Tuple};
+use crate::proto::tuple::{l3_name, l4_name, print_tuple, Tuple};
 use core::fmt::{self, Write};
 
 /// One direction's accounting counters (`struct nf_conn_counter`).
@@ -61,7 +61,7 @@ pub(crate) struct Snapshot {
     pub(crate) reply: Tuple,
     /// Status bits (`IPS_*`).
     pub(crate) status: u32,
-    /// Seconds left, `nf_ct_expires(ct) / HZ` ([`crate::conn::expires_in_secs`]); printed
+    /// Seconds left, `nf_ct_expires(ct) / HZ` ([`crate::proto::conn::expires_in_secs`]); printed
     /// with `%ld`, and not at all with `IPS_OFFLOAD`.
     pub(crate) secs: i64,
     /// The protocol's own part.

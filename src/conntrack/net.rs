@@ -3,14 +3,14 @@
 //! The tracking core: per-netns state and what each hook does with a packet.
 //!
 //! Mirrors `net/netfilter/nf_conntrack_core.c`. Hooks reach this through
-//! [`crate::netfilter`]; everything here is safe Rust over the wrapper layer.
+//! [`crate::sys::netfilter`]; everything here is safe Rust over the wrapper layer.
 //!
 //! # From the tracking hook to the confirm hook
 //!
 //! nf_conntrack hands a new entry from `nf_conntrack_in` to `nf_confirm` in `skb->_nfct`.
 //! That field is nf_conntrack's, so a new entry waits instead on a per-CPU unconfirmed list,
 //! tagged with the address of the skb that made it (its *cookie*). The confirm hook looks
-//! only at entries carrying its skb's cookie, and decides with [`crate::handoff::handoff`]:
+//! only at entries carrying its skb's cookie, and decides with [`crate::proto::handoff::handoff`]:
 //!
 //! - the packet still reads as the entry's original tuple: no NAT, confirm it;
 //! - nf_conntrack tracks the packet (its `skb->_nfct`, read and never written) as the same
@@ -28,7 +28,7 @@
 //! is listed on the CPU with the same cookie, or when they are older than
 //! [`UNCONFIRMED_MAX_AGE_SECS`] (a per-netns work sweeps every second while any entry
 //! waits, so they go even when no packet follows); a CPU's list holds at most
-//! [`crate::unconfirmed::UNCONFIRMED_MAX_PER_CPU`], and when the table is full and early drop
+//! [`crate::conntrack::unconfirmed::UNCONFIRMED_MAX_PER_CPU`], and when the table is full and early drop
 //! finds nothing, the oldest unconfirmed entry makes room. All are counted in
 //! `unconfirmed_reaped`; the `unconfirmed` column shows how many wait. Queued packets
 //! (NFQUEUE) come back to the confirm hook with their skb, on any CPU: every list is
@@ -39,35 +39,37 @@
 //! nf_conntrack does not track again at PRE_ROUTING a looped-back packet that carries its
 //! entry from LOCAL_OUT. The module decides that fact about the skb the same way: the confirm
 //! hook remembers, per CPU, the cookie and a fingerprint of each packet leaving on `lo`
-//! ([`crate::handoff::LoopbackRing`]), unless the packet was invalid at LOCAL_OUT, and
+//! ([`crate::proto::handoff::LoopbackRing`]), unless the packet was invalid at LOCAL_OUT, and
 //! PRE_ROUTING skips exactly the packets it finds there. A packet entering on `lo` that never
 //! passed LOCAL_OUT (sent through a packet socket) is tracked, as nf_conntrack tracks it.
 
-use crate::bindings;
-use crate::conn::{
+use crate::conntrack::entry::{Conn, ConnInit, ConnRef, EntryCache};
+use crate::conntrack::table::{global, Insert, Table};
+use crate::conntrack::unconfirmed::Pick;
+use crate::proto::conn::{
     expires_in_secs, refreshed_timeout, should_gc, CtInfo, PacketAction, Timeouts,
     Verdict as L4Verdict, Zone, IPS_ASSURED, IPS_SEEN_REPLY, NF_CT_DEFAULT_ZONE_DIR,
 };
-use crate::entry::{Conn, ConnInit, ConnRef, EntryCache};
-use crate::handoff::{self, packet_fingerprint, Handoff, LoopbackRing, Mark, NfView};
-use crate::netfilter::{Defrag, HookRegistration};
-use crate::netns::Net;
-use crate::percpu::{PerCpuBh, PerCpuCounters};
-use crate::proc::ProcEntry;
-use crate::proc_line::{write_line, L4Info, Snapshot};
-use crate::proto_generic::generic_packet;
-use crate::proto_icmp::{icmp_packet, icmpv6_packet};
-use crate::proto_tcp::{
+use crate::proto::handoff::{self, packet_fingerprint, Handoff, LoopbackRing, Mark, NfView};
+use crate::proto::proc_line::{write_line, L4Info, Snapshot};
+use crate::proto::proto_generic::generic_packet;
+use crate::proto::proto_icmp::{icmp_packet, icmpv6_packet};
+use crate::proto::proto_tcp::{
     tcp_error, tcp_packet, TcpAction, TcpConn, TcpPacketCtx, TcpSegment, TcpSettings, TcpVerdict,
 };
-use crate::proto_udp::{udp_error, udp_packet, udplite_error, udplite_packet, Checksum, UdpState};
-use crate::stat::{Stat, StatRow, STAT_COUNT};
-use crate::table::{global, Insert, Table};
-use crate::tuple::{
+use crate::proto::proto_udp::{
+    udp_error, udp_packet, udplite_error, udplite_packet, Checksum, UdpState,
+};
+use crate::proto::stat::{Stat, StatRow, STAT_COUNT};
+use crate::proto::tuple::{
     self, icmp_verdict, Dir, IcmpVerdict, PacketBytes, Parsed, IPPROTO_GRE, IPPROTO_ICMP,
     IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, L3,
 };
-use crate::unconfirmed::Pick;
+use crate::sys::bindings;
+use crate::sys::netfilter::{Defrag, HookRegistration};
+use crate::sys::netns::Net;
+use crate::sys::percpu::{PerCpuBh, PerCpuCounters};
+use crate::sys::proc::ProcEntry;
 use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::{
@@ -169,7 +171,7 @@ pub(crate) trait Packet: PacketBytes {
         len: Option<usize>,
     ) -> bool;
 
-    /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::handoff`]).
+    /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::proto::handoff`]).
     fn nf_view(&self) -> Option<NfView>;
 }
 
@@ -227,7 +229,7 @@ pub(crate) struct NetState {
     stats: PerCpuCounters<STAT_COUNT>,
     /// Entries of this netns, listed or in the table (`cnet->count`).
     count: AtomicU32,
-    unconfirmed: crate::unconfirmed::Unconfirmed,
+    unconfirmed: crate::conntrack::unconfirmed::Unconfirmed,
     loopback: PerCpuBh<LoopbackRing>,
     timeouts: Timeouts,
     tcp: TcpSettings,
@@ -252,7 +254,7 @@ impl NetState {
             net: net.as_ptr(),
             stats: PerCpuCounters::new()?,
             count: AtomicU32::new(0),
-            unconfirmed: crate::unconfirmed::Unconfirmed::new()?,
+            unconfirmed: crate::conntrack::unconfirmed::Unconfirmed::new()?,
             loopback: PerCpuBh::new()?,
             timeouts: Timeouts::defaults(),
             tcp: TcpSettings::defaults(),
@@ -745,7 +747,7 @@ impl NetState {
                     icmpv6_packet(l3, ty, status, hz, t)
                 }
             }
-            p if crate::proto_generic::is_generic(p) => generic_packet(hz, t),
+            p if crate::proto::proto_generic::is_generic(p) => generic_packet(hz, t),
             // Not tracked (see `tracked`): never reached.
             _ => return None,
         };
@@ -827,11 +829,11 @@ impl NetState {
         }
         let clash_ok = match conn.tuplehash(Dir::Original).tuple().map_or(0, |t| t.proto) {
             IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_GRE => true,
-            p => crate::proto_generic::is_generic(p),
+            p => crate::proto::proto_generic::is_generic(p),
         };
         // SAFETY: FFI call without preconditions.
-        let chain_limit = crate::table::MIN_CHAINLEN
-            + unsafe { bindings::rct_random_below(crate::table::MAX_CHAINLEN) };
+        let chain_limit = crate::conntrack::table::MIN_CHAINLEN
+            + unsafe { bindings::rct_random_below(crate::conntrack::table::MAX_CHAINLEN) };
         match table.insert(conn, self, ctx.clock.now, clash_ok, chain_limit) {
             Insert::Inserted => {
                 self.count_stat(Stat::Insert);
@@ -903,7 +905,7 @@ fn tracked(proto: u8) -> bool {
     matches!(
         proto,
         IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_ICMP | IPPROTO_ICMPV6
-    ) || crate::proto_generic::is_generic(proto)
+    ) || crate::proto::proto_generic::is_generic(proto)
 }
 
 /// What a packet of an existing entry comes to.

@@ -7,10 +7,10 @@
 //! moved into the table. Each list ends in a nulls value no bucket has, so a table lookup
 //! led here by a recycled entry restarts.
 
-use crate::bindings;
-use crate::entry::{Conn, ConnRef, TupleHash};
-use crate::rcu::{self, ChainPos, RcuGuard};
-use crate::tuple::Dir;
+use crate::conntrack::entry::{Conn, ConnRef, TupleHash};
+use crate::proto::tuple::Dir;
+use crate::sys::bindings;
+use crate::sys::rcu::{self, ChainPos, RcuGuard};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::prelude::*;
@@ -178,7 +178,7 @@ impl Unconfirmed {
         let here = self.this_cpu();
         Iterator::chain(
             core::iter::once(here),
-            (0..crate::percpu::nr_cpu_ids())
+            (0..crate::sys::percpu::nr_cpu_ids())
                 // SAFETY: FFI call without preconditions.
                 .filter(|&cpu| unsafe { bindings::rct_cpu_possible(cpu) })
                 .map(|cpu| self.cpu(cpu))

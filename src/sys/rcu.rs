@@ -5,7 +5,7 @@
 //! C headers: [`include/linux/rcupdate.h`](srctree/include/linux/rcupdate.h),
 //! [`include/linux/rculist_nulls.h`](srctree/include/linux/rculist_nulls.h)
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 

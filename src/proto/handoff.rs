@@ -21,7 +21,7 @@
 //!   those when they come back in, and tracks anything else arriving on `lo` (a packet socket's
 //!   packets, which never passed LOCAL_OUT).
 
-use crate::tuple::{PacketBytes, Tuple};
+use crate::proto::tuple::{PacketBytes, Tuple};
 
 /// nf_conntrack's entry for a packet, from `skb->_nfct`: its tuple in the packet's direction
 /// and its tuple in the other direction (the reply as NAT arranged it).

@@ -8,11 +8,11 @@
 //! Created like nf_conntrack's files (`nf_conntrack_standalone_init_proc`): the table
 //! 0440 in `/proc/net`, the statistics 0444 in `/proc/net/stat`, one row per possible CPU.
 
-use crate::bindings;
-use crate::conntrack::Clock;
-use crate::netns::Net;
-use crate::percpu::nr_cpu_ids;
-use crate::stat::{write_stat_row, STAT_HEADER};
+use crate::conntrack::net::Clock;
+use crate::proto::stat::{write_stat_row, STAT_HEADER};
+use crate::sys::bindings;
+use crate::sys::netns::Net;
+use crate::sys::percpu::nr_cpu_ids;
 use core::fmt;
 use core::ptr::NonNull;
 use kernel::ffi::{c_int, c_void};
@@ -133,7 +133,7 @@ static TABLE_SEQ_OPS: bindings::seq_operations = bindings::seq_operations {
 
 /// The iterator value for bucket `pos`, or NULL past the last.
 fn table_seq_at(pos: i64) -> *mut c_void {
-    let size = crate::table::global().map_or(0, |g| g.table.size());
+    let size = crate::conntrack::table::global().map_or(0, |g| g.table.size());
     match u32::try_from(pos) {
         // CAST: an opaque iterator value, never dereferenced (see `table_seq_show`).
         Ok(b) if b < size => (b as usize + 1) as *mut c_void,
@@ -175,7 +175,7 @@ unsafe extern "C" fn table_seq_next(
 unsafe extern "C" fn table_seq_show(seq: *mut bindings::seq_file, v: *mut c_void) -> c_int {
     // SAFETY: seq_file passes the file being shown.
     let seq = unsafe { SeqFile::from_raw(seq) };
-    let (Some(g), Some(ct)) = (crate::table::global(), seq.net().ct_state()) else {
+    let (Some(g), Some(ct)) = (crate::conntrack::table::global(), seq.net().ct_state()) else {
         return 0;
     };
     // CAST: `v` is a value made by `table_seq_at`: bucket index + 1.

@@ -9,12 +9,12 @@
 //! value) and readers re-check the key after taking a reference, as
 //! `__nf_conntrack_find_get` does.
 
-use crate::bindings;
-use crate::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
-use crate::conntrack::NetState;
-use crate::proto_tcp::TcpConn;
-use crate::slab::KmemCache;
-use crate::tuple::{Dir, Key, Tuple, KEY_LEN};
+use crate::conntrack::net::NetState;
+use crate::proto::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
+use crate::proto::proto_tcp::TcpConn;
+use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN};
+use crate::sys::bindings;
+use crate::sys::slab::KmemCache;
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -229,7 +229,7 @@ impl Conn {
 
     #[cfg(rct_kunit)] // Only the KUnit cases use it.
     pub(crate) fn seen_reply(&self) -> bool {
-        self.status() & crate::conn::IPS_SEEN_REPLY != 0
+        self.status() & crate::proto::conn::IPS_SEEN_REPLY != 0
     }
 
     pub(crate) fn timeout(&self) -> u32 {

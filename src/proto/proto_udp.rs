@@ -13,11 +13,11 @@
 //! entry is touched. Then [`udp_packet`] (or [`udplite_packet`]) says how to refresh the
 //! entry. UDP and UDP-Lite never refuse to create an entry beyond that.
 
-use crate::conn::{
+use crate::proto::conn::{
     secs_to_jiffies, time_after_long, PacketAction, Timeouts, IPS_ASSURED, IPS_CONFIRMED,
     IPS_NAT_CLASH, IPS_SEEN_REPLY,
 };
-use crate::tuple::PacketBytes;
+use crate::proto::tuple::PacketBytes;
 
 /// `sizeof(struct udphdr)`.
 pub(crate) const UDP_HDR_LEN: usize = 8;

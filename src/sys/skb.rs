@@ -4,14 +4,14 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
-use crate::bindings;
-use crate::handoff::NfView;
-use crate::tuple::{NfTuple, PacketBytes, ParseError, Tuple};
+use crate::proto::handoff::NfView;
+use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple};
+use crate::sys::bindings;
 use kernel::types::Opaque;
 
 /// A packet as netfilter hands it to a hook. The module only reads it; it never writes
 /// `skb->_nfct`, which belongs to nf_conntrack, and reads it only to learn what nf_nat made of
-/// the packet (see [`crate::handoff`]).
+/// the packet (see [`crate::proto::handoff`]).
 ///
 /// # Invariants
 ///
@@ -73,16 +73,16 @@ impl PacketBytes for SkBuff {
     }
 }
 
-impl crate::conntrack::Packet for SkBuff {
+impl crate::conntrack::net::Packet for SkBuff {
     fn l4_checksum_ok(
         &self,
-        hook: crate::conntrack::Hook,
-        family: crate::conntrack::Family,
+        hook: crate::conntrack::net::Hook,
+        family: crate::conntrack::net::Family,
         dataoff: usize,
         proto: u8,
         len: Option<usize>,
     ) -> bool {
-        use crate::conntrack::{Family, Hook};
+        use crate::conntrack::net::{Family, Hook};
         let hooknum = match hook {
             Hook::PreRouting => bindings::nf_inet_hooks_NF_INET_PRE_ROUTING,
             Hook::LocalIn => bindings::nf_inet_hooks_NF_INET_LOCAL_IN,

@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/slab.h`](srctree/include/linux/slab.h)
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::str::CStr;

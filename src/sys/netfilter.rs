@@ -10,10 +10,10 @@
 //! `NF_IP_PRI_CONNTRACK_HELPER`: tracking on PRE_ROUTING and LOCAL_OUT, helper and confirm on
 //! POST_ROUTING and LOCAL_IN, for IPv4 and IPv6.
 
-use crate::bindings;
-use crate::conntrack::{Clock, Family, Hook, HookCtx, HookRole, Verdict};
-use crate::netns::Net;
-use crate::skb::SkBuff;
+use crate::conntrack::net::{Clock, Family, Hook, HookCtx, HookRole, Verdict};
+use crate::sys::bindings;
+use crate::sys::netns::Net;
+use crate::sys::skb::SkBuff;
 use core::ptr::NonNull;
 use kernel::error::to_result;
 use kernel::ffi::{c_uint, c_void};

@@ -26,4 +26,4 @@ type __kernel_size_t = usize;
 type __kernel_ssize_t = isize;
 type __kernel_ptrdiff_t = isize;
 
-include!("../generated_bindings.rs");
+include!("../../generated_bindings.rs");

@@ -9,15 +9,15 @@
 //!
 //! Pure `core` code. Error messages (RELATED or invalid), the checksum and the untracked
 //! ICMPv6 types are decided before a connection is looked up, by
-//! [`crate::tuple::icmp_verdict`]; what is left here applies to queries and replies.
+//! [`crate::proto::tuple::icmp_verdict`]; what is left here applies to queries and replies.
 //!
 //! An entry for a type without an inverse (`nf_ct_invert_tuple` fails in `init_conntrack`,
-//! [`crate::tuple::Tuple::invert`] returns `None`) is never created; of the invertible types
+//! [`crate::proto::tuple::Tuple::invert`] returns `None`) is never created; of the invertible types
 //! only the requests pass [`icmp_new_ok`] / [`icmpv6_new_ok`]. A reply without a connection
 //! (echo reply, say) therefore gets an entry that its packet function rejects at once.
 
-use crate::conn::{secs_to_jiffies, PacketAction, Timeouts, IPS_CONFIRMED};
-use crate::tuple::{icmp_valid_new, icmpv6_valid_new, L3};
+use crate::proto::conn::{secs_to_jiffies, PacketAction, Timeouts, IPS_CONFIRMED};
+use crate::proto::tuple::{icmp_valid_new, icmpv6_valid_new, L3};
 
 /// Whether 6.12 keeps a new ICMP connection whose original tuple has type `ty`, for a packet
 /// of family `pf` (`state->pf`): only over IPv4, and only for echo, timestamp, information

@@ -18,7 +18,7 @@
 //! `ct->timeout` is kept. The latter wraps (5 minutes after boot, as jiffies start at
 //! `INITIAL_JIFFIES`), so it is only ever compared through a signed 32-bit difference.
 
-use crate::tuple::Dir;
+use crate::proto::tuple::Dir;
 
 /// `IPS_EXPECTED`: the connection was created by an expectation (a helper's child).
 pub(crate) const IPS_EXPECTED: u32 = 1 << 0;

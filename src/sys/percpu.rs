@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/percpu.h`](srctree/include/linux/percpu.h)
 
-use crate::bindings;
+use crate::sys::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -107,7 +107,7 @@ pub(crate) unsafe trait Zeroed {}
 
 // SAFETY: `LoopbackRing` is integers and `Mark`s, whose zero is `Mark::Free` (`repr(u8)`);
 // all zero is an empty ring.
-unsafe impl Zeroed for crate::handoff::LoopbackRing {}
+unsafe impl Zeroed for crate::proto::handoff::LoopbackRing {}
 
 /// A `T` per possible CPU, used by each CPU on its own with bottom halves disabled, so that
 /// neither a softirq on the same CPU nor a migration can come between.

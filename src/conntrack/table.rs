@@ -11,11 +11,11 @@
 //! Lock order: bucket locks (two at most, `rct_double_lock`), then nothing else; a
 //! per-CPU unconfirmed list lock is never held together with a bucket lock.
 
-use crate::bindings;
-use crate::conntrack::NetState;
-use crate::entry::{Conn, ConnRef, EntryCache, TupleHash};
-use crate::rcu::{self, ChainPos, RcuGuard};
-use crate::tuple::{Dir, Key, KEY_LEN};
+use crate::conntrack::entry::{Conn, ConnRef, EntryCache, TupleHash};
+use crate::conntrack::net::NetState;
+use crate::proto::tuple::{Dir, Key, KEY_LEN};
+use crate::sys::bindings;
+use crate::sys::rcu::{self, ChainPos, RcuGuard};
 use core::ops::ControlFlow;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering::Relaxed};
@@ -232,7 +232,7 @@ impl Table {
     /// `nf_ct_delete`: unlinks `conn` from the table and drops the table's reference.
     /// Returns false if someone else got there first.
     pub(crate) fn kill(&self, conn: &ConnRef) -> bool {
-        if conn.set_status(crate::conn::IPS_DYING) {
+        if conn.set_status(crate::proto::conn::IPS_DYING) {
             return false;
         }
         let (bo, br) = (
@@ -311,8 +311,8 @@ impl Table {
             };
         }
         // Relative timeout becomes absolute (`ct->timeout += nfct_time_stamp`).
-        conn.set_timeout(crate::conn::confirmed_timeout(conn.timeout(), now));
-        conn.set_status(crate::conn::IPS_CONFIRMED);
+        conn.set_timeout(crate::proto::conn::confirmed_timeout(conn.timeout(), now));
+        conn.set_status(crate::proto::conn::IPS_CONFIRMED);
         let conn = conn.into_raw();
         // SAFETY: We hold both chains' locks; the entry is in no list (the caller took it off
         // its unconfirmed list) and the table now owns the caller's reference.
@@ -626,7 +626,7 @@ impl Drop for GlobalRegistration {
     }
 }
 
-/// The most buckets a table may have: below [`crate::unconfirmed::UNCONFIRMED_NULLS`].
+/// The most buckets a table may have: below [`crate::conntrack::unconfirmed::UNCONFIRMED_NULLS`].
 const MAX_BUCKETS: u32 = 1 << 28;
 
 /// Table size and entry maximum for a `hashsize` parameter (0: from the memory size) and

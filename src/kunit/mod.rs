@@ -7,16 +7,16 @@
 //! through `skb_header_pointer`, per-CPU counters, the hook path into the core, and the
 //! pernet set-up of the initial netns.
 
-use crate::bindings;
-use crate::conn::IPS_SEEN_REPLY;
-use crate::conntrack::{Clock, Family, Hook, HookCtx, HookRole, NetState, Verdict};
-use crate::entry::{ConnRef, EntryCache};
-use crate::netns::Net;
-use crate::percpu::PerCpuCounters;
-use crate::skb::SkBuff;
-use crate::stat::Stat;
-use crate::table::{global, Table};
-use crate::tuple::{parse_ipv4, parse_ipv6, Addr, Dir, Tuple, L3, L4};
+use crate::conntrack::entry::{ConnRef, EntryCache};
+use crate::conntrack::net::{Clock, Family, Hook, HookCtx, HookRole, NetState, Verdict};
+use crate::conntrack::table::{global, Table};
+use crate::proto::conn::IPS_SEEN_REPLY;
+use crate::proto::stat::Stat;
+use crate::proto::tuple::{parse_ipv4, parse_ipv6, Addr, Dir, Tuple, L3, L4};
+use crate::sys::bindings;
+use crate::sys::netns::Net;
+use crate::sys::percpu::PerCpuCounters;
+use crate::sys::skb::SkBuff;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
@@ -338,7 +338,7 @@ unsafe extern "C" fn rct_kunit_percpu_counters_sum(test: *mut bindings::kunit) {
     c.inc(3);
     c.inc(4); // Out of range: ignored.
     expect_eq!(t, c.sum(), [3, 0, 0, 1]);
-    expect!(t, c.read_cpu(crate::percpu::nr_cpu_ids()).is_none());
+    expect!(t, c.read_cpu(crate::sys::percpu::nr_cpu_ids()).is_none());
 }
 
 /// A hook context at `hook` for `skb`, at jiffies `now`.
@@ -747,7 +747,7 @@ unsafe extern "C" fn rct_kunit_handoff_rejects_other_packets(test: *mut bindings
     expect_eq!(t, ct.unconfirmed_count(), 0);
     // Packets that never reach confirm: the CPU's list keeps the newest
     // UNCONFIRMED_MAX_PER_CPU (each here with its own fake address).
-    let max = crate::unconfirmed::UNCONFIRMED_MAX_PER_CPU;
+    let max = crate::conntrack::unconfirmed::UNCONFIRMED_MAX_PER_CPU;
     let before = ct.stats_sum()[Stat::UnconfirmedReaped as usize];
     for i in 0..=max {
         let mut c = ctx(Hook::PreRouting, Family::Ipv4, &b, 800);
@@ -760,7 +760,7 @@ unsafe extern "C" fn rct_kunit_handoff_rejects_other_packets(test: *mut bindings
         ct.stats_sum()[Stat::UnconfirmedReaped as usize] - before,
         1
     );
-    let per_cpu: u32 = (0..crate::percpu::nr_cpu_ids())
+    let per_cpu: u32 = (0..crate::sys::percpu::nr_cpu_ids())
         .map(|cpu| ct.unconfirmed_of_cpu(cpu))
         .sum();
     expect_eq!(t, per_cpu, max);

@@ -10,8 +10,8 @@
 //! created (its tuple, addresses and protocol number, always inverts), never assured, and every
 //! packet refreshes it.
 
-use crate::conn::{secs_to_jiffies, PacketAction, Timeouts};
-use crate::tuple::{
+use crate::proto::conn::{secs_to_jiffies, PacketAction, Timeouts};
+use crate::proto::tuple::{
     IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
     IPPROTO_UDP, IPPROTO_UDPLITE,
 };

@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The wrapper layer: the only code that sees the C API (`bindings`) and the only `unsafe`.
+//!
+//! Thin, typed wrappers in the manner of `rust/kernel`, each over one part of the C API:
+//!
+//! | file | wraps |
+//! |---|---|
+//! | `bindings`, `glue.c` | the generated bindings; C helpers for `static inline` functions and macros |
+//! | `netns` | `struct net`, the pernet operations |
+//! | `netfilter` | hook registration, defragmentation |
+//! | `skb` | `struct sk_buff`, read-only; checksums; nf_conntrack's `skb->_nfct`, read-only |
+//! | `proc` | `/proc` files and `seq_file` |
+//! | `percpu` | per-CPU counters and data |
+//! | `rcu` | RCU read-side sections |
+//! | `sync` | bucket locks, bottom halves, the entry lock |
+//! | `hlist_nulls` | `hlist_nulls` chains: the hash table and the per-CPU lists as types |
+//! | `refcount` | `refcount_t` and counted references to type-stable objects |
+//! | `slab` | `SLAB_TYPESAFE_BY_RCU` caches |
+//! | `time`, `random`, `work`, `params`, `log` | jiffies, random numbers, deferred work, module parameters, rate-limited messages |
+
+pub(crate) mod bindings;
+pub(crate) mod netfilter;
+pub(crate) mod netns;
+pub(crate) mod percpu;
+pub(crate) mod proc;
+pub(crate) mod rcu;
+pub(crate) mod skb;
+pub(crate) mod slab;
