@@ -62,12 +62,12 @@ use crate::proto::proto_udp::{
 };
 use crate::proto::stat::{Stat, StatRow, STAT_COUNT};
 use crate::proto::tuple::{
-    self, icmp_verdict, Dir, IcmpVerdict, PacketBytes, Parsed, IPPROTO_GRE, IPPROTO_ICMP,
-    IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, L3,
+    self, icmp_verdict, Dir, IcmpVerdict, Key, PacketBytes, Parsed, IPPROTO_GRE, IPPROTO_ICMP,
+    IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, KEY_LEN, L3,
 };
 use crate::sys::bindings;
 use crate::sys::netfilter::{Defrag, HookRegistration};
-use crate::sys::netns::Net;
+use crate::sys::netns::{Net, NetHandle};
 use crate::sys::percpu::{PerCpuBh, PerCpuCounters};
 use crate::sys::proc::ProcEntry;
 use core::fmt;
@@ -76,7 +76,6 @@ use core::sync::atomic::{
     AtomicU32,
     Ordering::{Acquire, Relaxed, Release},
 };
-use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 
 /// Unconfirmed entries older than this are reaped (see the module docs). A packet takes
@@ -207,8 +206,7 @@ pub(crate) struct Clock {
 impl Clock {
     /// The kernel's clock now.
     pub(crate) fn now() -> Self {
-        // SAFETY: FFI calls without preconditions.
-        let (j, hz) = unsafe { (bindings::rct_jiffies64(), bindings::rct_hz()) };
+        let (j, hz) = (crate::sys::time::jiffies64(), crate::sys::time::hz());
         Self {
             now: j as u32,
             jiffies: j,
@@ -224,8 +222,8 @@ impl Clock {
 /// Outlives every entry it owns: dropping it waits until `count` is zero. Entries point at
 /// their state, so it does not move while it has any: the module keeps it in a `KBox`.
 pub(crate) struct NetState {
-    /// The netns, for salting hashes only.
-    net: *const bindings::net,
+    /// The netns, to salt hashes and kick the sweep.
+    net: NetHandle,
     stats: PerCpuCounters<STAT_COUNT>,
     /// Entries of this netns, listed or in the table (`cnet->count`).
     count: AtomicU32,
@@ -234,11 +232,6 @@ pub(crate) struct NetState {
     timeouts: Timeouts,
     tcp: TcpSettings,
 }
-
-// SAFETY: `net` is only used as a hash salt; everything else is thread-safe.
-unsafe impl Send for NetState {}
-// SAFETY: As above.
-unsafe impl Sync for NetState {}
 
 /// What the protocol trackers keep per entry, packed in the entry's `proto` word.
 fn udp_state(conn: &Conn) -> UdpState {
@@ -249,9 +242,9 @@ fn udp_state(conn: &Conn) -> UdpState {
 
 impl NetState {
     /// Fresh state for `net`, with zeroed statistics.
-    pub(crate) fn new(net: &Net) -> Result<Self> {
+    pub(crate) fn new(net: NetHandle) -> Result<Self> {
         Ok(Self {
-            net: net.as_ptr(),
+            net,
             stats: PerCpuCounters::new()?,
             count: AtomicU32::new(0),
             unconfirmed: crate::conntrack::unconfirmed::Unconfirmed::new()?,
@@ -259,6 +252,12 @@ impl NetState {
             timeouts: Timeouts::defaults(),
             tcp: TcpSettings::defaults(),
         })
+    }
+
+    /// The raw hash of a tuple's key in this netns (`hash_conntrack_raw`, zone 0); the key's
+    /// last byte, the direction, is left out.
+    pub(crate) fn hash(&self, key: &Key) -> u32 {
+        self.net.hash(key.get(..KEY_LEN - 1).unwrap_or(key))
     }
 
     fn count_stat(&self, stat: Stat) {
@@ -425,7 +424,7 @@ impl NetState {
                 IcmpVerdict::Related(inner) => {
                     let key = inner.key();
                     let related = table
-                        .find(self, &key, Table::hash(&key, self.net), now)
+                        .find(self, &key, self.hash(&key), now)
                         .and_then(|(conn, dir)| conn.tuplehash(dir).tuple())
                         .is_some_and(|t| t.dst == parsed.tuple.dst);
                     if !related {
@@ -437,7 +436,7 @@ impl NetState {
             }
         }
         let key = parsed.tuple.key();
-        let hash = Table::hash(&key, self.net);
+        let hash = self.hash(&key);
         // `repeat:` of `nf_conntrack_in`: a SYN reopening a closed TCP connection kills the
         // old entry and is looked up again, which makes a new one.
         for _ in 0..2 {
@@ -593,8 +592,7 @@ impl NetState {
             .and_then(|extra| refreshed_timeout(0, now, extra))
             .unwrap_or(0);
         if !self.reserve_entry(table, max, hash, now) {
-            // SAFETY: FFI call without preconditions.
-            unsafe { bindings::rct_warn_table_full() };
+            crate::sys::log::warn_table_full();
             self.count_stat(Stat::Drop);
             return (Verdict::Drop, false);
         }
@@ -603,7 +601,7 @@ impl NetState {
         let init = ConnInit {
             orig: &orig_key,
             reply: &reply_key,
-            hash: [hash, Table::hash(&reply_key, self.net)],
+            hash: [hash, self.hash(&reply_key)],
             timeout,
             proto: udp.stream_ts,
             now,
@@ -622,8 +620,7 @@ impl NetState {
         });
         self.count_reaped(reaped);
         // The sweep reaps it if its packet never comes (one atomic if already armed).
-        // SAFETY: `net` is this state's netns, alive while its hooks run.
-        unsafe { bindings::rct_net_sweep_kick(self.net, ctx.clock.hz as c_ulong) };
+        self.net.kick_sweep(ctx.clock.hz);
         (Verdict::Accept, true)
     }
 
@@ -824,16 +821,15 @@ impl NetState {
         if let Some(r) = reply {
             let key = r.key();
             if key != conn.tuplehash(Dir::Reply).load_key_for_compare() {
-                conn.set_reply(&key, Table::hash(&key, self.net));
+                conn.set_reply(&key, self.hash(&key));
             }
         }
         let clash_ok = match conn.tuplehash(Dir::Original).tuple().map_or(0, |t| t.proto) {
             IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_GRE => true,
             p => crate::proto::proto_generic::is_generic(p),
         };
-        // SAFETY: FFI call without preconditions.
         let chain_limit = crate::conntrack::table::MIN_CHAINLEN
-            + unsafe { bindings::rct_random_below(crate::conntrack::table::MAX_CHAINLEN) };
+            + crate::sys::random::below(crate::conntrack::table::MAX_CHAINLEN);
         match table.insert(conn, self, ctx.clock.now, clash_ok, chain_limit) {
             Insert::Inserted => {
                 self.count_stat(Stat::Insert);
@@ -877,8 +873,7 @@ impl NetState {
         let mut waited = 0u32;
         while self.count.load(Acquire) != 0 {
             // Someone (the collector, a lookup) still holds a reference for a moment.
-            // SAFETY: FFI call without preconditions; process context.
-            unsafe { bindings::rct_sleep_jiffies(1) };
+            crate::sys::time::sleep_jiffies(1);
             waited = waited.wrapping_add(1);
             if waited == 10_000 {
                 pr_warn!(

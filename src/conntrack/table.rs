@@ -13,7 +13,7 @@
 
 use crate::conntrack::entry::{Conn, ConnRef, EntryCache, TupleHash};
 use crate::conntrack::net::NetState;
-use crate::proto::tuple::{Dir, Key, KEY_LEN};
+use crate::proto::tuple::{Dir, Key};
 use crate::sys::bindings;
 use crate::sys::rcu::{self, ChainPos, RcuGuard};
 use core::ops::ControlFlow;
@@ -120,14 +120,6 @@ impl Table {
         self.buckets
             .as_ptr()
             .wrapping_add(bucket.min(self.size - 1) as usize)
-    }
-
-    /// The raw hash of a key in a netns (`hash_conntrack_raw`, zone 0).
-    pub(crate) fn hash(key: &Key, net: *const bindings::net) -> u32 {
-        // The last key byte is the direction, left out of the hash.
-        // SAFETY: `key` is readable for `KEY_LEN - 1` bytes; `net` is only read for its
-        // hash mix, and the caller's netns is alive.
-        unsafe { bindings::rct_hash(key.as_ptr().cast(), (KEY_LEN - 1) as u32, 0, net) }
     }
 
     /// Walks chain `bucket` under RCU until `visit` breaks.
@@ -413,8 +405,7 @@ impl Table {
                 }
             }
             if bucket % 1024 == 0 {
-                // SAFETY: FFI call without preconditions; process context.
-                unsafe { bindings::rct_cond_resched() };
+                crate::sys::time::cond_resched();
             }
         }
     }
@@ -538,8 +529,7 @@ impl GcState {
                 let delta = now_fn().wrapping_sub(self.start_time.load(Relaxed)) as i32;
                 return u32::from(delta < interval_max as i32);
             }
-            // SAFETY: FFI call without preconditions; the collector runs in process context.
-            unsafe { bindings::rct_cond_resched() };
+            crate::sys::time::cond_resched();
             i += 1;
             if (now_fn().wrapping_sub(end_time) as i32) > 0 && i < table.size {
                 self.avg_timeout
@@ -655,9 +645,8 @@ extern "C" fn rct_gc_run() -> core::ffi::c_ulong {
     let Some(g) = global() else {
         return 0;
     };
-    // SAFETY: FFI calls without preconditions.
-    let hz = unsafe { bindings::rct_hz() };
-    // SAFETY: As above.
-    let next = g.table.gc_run(|| unsafe { bindings::rct_jiffies32() }, hz);
+    let next = g
+        .table
+        .gc_run(crate::sys::time::jiffies32, crate::sys::time::hz());
     next.into()
 }

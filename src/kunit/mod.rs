@@ -14,7 +14,7 @@ use crate::proto::conn::IPS_SEEN_REPLY;
 use crate::proto::stat::Stat;
 use crate::proto::tuple::{parse_ipv4, parse_ipv6, Addr, Dir, Tuple, L3, L4};
 use crate::sys::bindings;
-use crate::sys::netns::Net;
+use crate::sys::netns::{Net, NetHandle};
 use crate::sys::percpu::PerCpuCounters;
 use crate::sys::skb::SkBuff;
 use core::ptr::NonNull;
@@ -495,7 +495,7 @@ unsafe extern "C" fn rct_kunit_hooks_count_invalid(test: *mut bindings::kunit) {
 /// A netns state for a test, in the initial netns. Boxed, as the module's are: entries
 /// point at their state, so it must not move while it has any.
 fn test_state(t: &Test) -> Option<KBox<NetState>> {
-    let state = NetState::new(Net::init_net()).and_then(|s| Ok(KBox::new(s, GFP_KERNEL)?));
+    let state = NetState::new(NetHandle::init_net()).and_then(|s| Ok(KBox::new(s, GFP_KERNEL)?));
     if state.is_err() {
         t.fail(concat!(file!(), "\0"), line!(), "allocation failed\0");
     }
@@ -552,7 +552,7 @@ fn pass(
 
 fn find(ct: &NetState, table: &Table, tuple: &Tuple, now: u32) -> Option<(ConnRef, Dir)> {
     let key = tuple.key();
-    table.find(ct, &key, Table::hash(&key, Net::init_net().as_ptr()), now)
+    table.find(ct, &key, ct.hash(&key), now)
 }
 
 /// KUnit case `table_insert_lookup_delete`.
@@ -1096,14 +1096,13 @@ unsafe extern "C" fn rct_kunit_established_path_cost(test: *mut bindings::kunit)
     let Some(skb) = TestSkb::new(&pkt, pkt.len(), Family::Ipv4) else {
         return expect!(t, false);
     };
-    let net = Net::init_net().as_ptr();
     let key = udp4_tuple().key();
-    let hash = Table::hash(&key, net);
+    let hash = ct.hash(&key);
     let c = ctx(Hook::PreRouting, Family::Ipv4, &skb, 1000);
     const N: u32 = 20_000;
     let (parse, ok1) = ns_per_call(N, || parse_ipv4(skb.skb(), 0).is_ok());
     let (keyhash, ok2) = ns_per_call(N, || {
-        parse_ipv4(skb.skb(), 0).is_ok_and(|p| Table::hash(&p.tuple.key(), net) == hash)
+        parse_ipv4(skb.skb(), 0).is_ok_and(|p| ct.hash(&p.tuple.key()) == hash)
     });
     let (find, ok3) = ns_per_call(N, || table.find(&ct, &key, hash, 1000).is_some());
     let (track, ok4) = ns_per_call(N, || {

@@ -20,10 +20,13 @@
 //! | `time`, `random`, `work`, `params`, `log` | jiffies, random numbers, deferred work, module parameters, rate-limited messages |
 
 pub(crate) mod bindings;
+pub(crate) mod log;
 pub(crate) mod netfilter;
 pub(crate) mod netns;
 pub(crate) mod percpu;
 pub(crate) mod proc;
+pub(crate) mod random;
 pub(crate) mod rcu;
 pub(crate) mod skb;
 pub(crate) mod slab;
+pub(crate) mod time;

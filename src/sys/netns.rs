@@ -11,6 +11,7 @@
 
 use crate::conntrack::net::{NetRegistrations, NetState};
 use crate::sys::bindings;
+use core::ptr::NonNull;
 use kernel::error::to_result;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
@@ -56,6 +57,51 @@ impl Net {
         // `rct_net_exit` frees it only after its readers (hooks, /proc) are unregistered.
         // SAFETY: The state outlives every caller, which runs while `self` is alive.
         unsafe { ptr.as_ref() }
+    }
+}
+
+/// A netns the module is set up in, as its state keeps it: to salt hashes and to kick the
+/// netns' sweep of unconfirmed entries.
+///
+/// # Invariants
+///
+/// `net` is alive and set up by `rct_net_init` for as long as `self` exists: only
+/// `net_init` makes one, and moves it into the netns state that `rct_net_exit` drops (the
+/// KUnit cases make one for the initial netns, which lives for ever).
+pub(crate) struct NetHandle {
+    net: NonNull<bindings::net>,
+}
+
+// SAFETY: A netns is shared by all CPUs; `NetHandle` only reads it and queues its work,
+// which the kernel allows from any context.
+unsafe impl Send for NetHandle {}
+// SAFETY: As above.
+unsafe impl Sync for NetHandle {}
+
+impl NetHandle {
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
+    /// The initial netns, which is never freed.
+    pub(crate) fn init_net() -> Self {
+        // INVARIANT: `init_net` lives as long as the kernel.
+        Self {
+            net: NonNull::from(Net::init_net()).cast(),
+        }
+    }
+
+    /// `hash_conntrack_raw` of `key` in zone 0: siphash with the module's random key, salted
+    /// with the netns.
+    pub(crate) fn hash(&self, key: &[u8]) -> u32 {
+        let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
+        // SAFETY: `key` is readable for `len` bytes; `net` is alive (type invariant) and only
+        // read for its hash mix.
+        unsafe { bindings::rct_hash(key.as_ptr().cast(), len, 0, self.net.as_ptr()) }
+    }
+
+    /// Queues the netns' sweep in `delay` jiffies, unless it is queued already.
+    pub(crate) fn kick_sweep(&self, delay: u32) {
+        // SAFETY: `net` is alive and set up (type invariant), so its sweep work is initialised
+        // and not yet disabled.
+        unsafe { bindings::rct_net_sweep_kick(self.net.as_ptr(), delay as usize) };
     }
 }
 
@@ -114,7 +160,11 @@ unsafe extern "C" fn rct_net_init(net: *mut bindings::net) -> c_int {
 }
 
 fn net_init(net: &Net) -> Result {
-    let state = KBox::into_raw(KBox::new(NetState::new(net)?, GFP_KERNEL)?);
+    // INVARIANT: `net` is being set up; its state, which takes the handle, goes in `exit`.
+    let handle = NetHandle {
+        net: NonNull::new(net.as_ptr()).ok_or(EINVAL)?,
+    };
+    let state = KBox::into_raw(KBox::new(NetState::new(handle)?, GFP_KERNEL)?);
     // SAFETY: `net` is alive; the slot is ours and empty before `init`.
     unsafe { bindings::rct_net_set_state(net.as_ptr(), state.cast()) };
     let regs = match NetRegistrations::new(net).and_then(|r| Ok(KBox::new(r, GFP_KERNEL)?)) {
