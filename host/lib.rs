@@ -18,6 +18,9 @@ mod conn_tests;
 #[path = "tests/handoff.rs"]
 mod handoff_tests;
 #[cfg(test)]
+#[path = "tests/pipeline.rs"]
+mod pipeline_tests;
+#[cfg(test)]
 #[path = "tests/pkt.rs"]
 mod pkt;
 #[cfg(test)]
@@ -32,6 +35,9 @@ mod proto_tests;
 #[cfg(test)]
 #[path = "tests/stat.rs"]
 mod stat_tests;
+#[cfg(test)]
+#[path = "tests/ct.rs"]
+mod tests_ct;
 #[cfg(test)]
 #[path = "tests/tuple.rs"]
 mod tuple_tests;

@@ -7,15 +7,21 @@
 //! kernel's packetdrill selftests (`tools/testing/selftests/net/netfilter/packetdrill/
 //! conntrack_*.pkt`) re-expressed as packet sequences.
 //!
-//! [`Sim`] plays the core around `tcp_packet`: lookup by side, new entries (confirmed after
-//! their first packet), the `TcpAction` applied as `nf_conntrack_in` does, `IPS_SEEN_REPLY`,
-//! expiry, and `-NF_REPEAT` (kill, then a new entry from the same packet).
+//! [`Sim`] sends real packets between two endpoints through the module's own pipeline
+//! (`src/proto/pipeline.rs`: lookup, new entries confirmed as they arrive, the tracker's
+//! action applied as `nf_conntrack_in` does, `IPS_SEEN_REPLY`, expiry, and `-NF_REPEAT`, a
+//! kill then a new entry from the same packet) on a host table (`tests/ct.rs`).
 
 use crate::pkt::{tcpopt, Ipv4, Ipv6, Tcp, A4, A6, ACK, B4, B6, CWR, ECE, FIN, PSH, RST, SYN, URG};
 use crate::proto::conn::*;
+use crate::proto::l4proto::{L4Action, L4State, L4Verdict, Settings};
+use crate::proto::pipeline::{Conntrack, Entry, Verdict};
 use crate::proto::proto_tcp::*;
 use crate::proto::proto_udp::Checksum;
-use crate::proto::tuple::{self, Dir};
+use crate::proto::stat::Stat;
+use crate::proto::tuple::{self, Addr, Dir, L3};
+use crate::tests_ct::{receive, HostCt, HostEntry, Seen};
+use std::rc::Rc;
 
 /// The reference kernel's HZ.
 const HZ: u32 = 250;
@@ -65,17 +71,29 @@ impl P {
         self
     }
 
-    /// The IP packet and its transport offset.
+    /// The IP packet from A to B and its transport offset.
     fn packet(&self) -> (Vec<u8>, usize) {
-        let tcp = Tcp::with(self.flags, self.seq, self.ack, self.win, self.opts.clone());
+        self.packet_from(A)
+    }
+
+    /// The IP packet from `side` to the other one and its transport offset.
+    fn packet_from(&self, side: Side) -> (Vec<u8>, usize) {
+        let mut tcp = Tcp::with(self.flags, self.seq, self.ack, self.win, self.opts.clone());
+        let (a4, b4, a6, b6) = match side {
+            A => (A4, B4, A6, B6),
+            B => {
+                core::mem::swap(&mut tcp.sport, &mut tcp.dport);
+                (B4, A4, B6, A6)
+            }
+        };
         let data = vec![0x5a; self.len];
         let seg = tcp.build(&data);
         if self.v6 {
-            let p = Ipv6::new(6, A6, B6).build(&seg);
+            let p = Ipv6::new(6, a6, b6).build(&seg);
             let parsed = tuple::parse_ipv6(&p[..], 0).expect("IPv6 packet");
             (p, parsed.dataoff)
         } else {
-            let p = Ipv4::new(6, A4, B4).build(&seg);
+            let p = Ipv4::new(6, a4, b4).build(&seg);
             let parsed = tuple::parse_ipv4(&p[..], 0).expect("IPv4 packet");
             (p, parsed.dataoff)
         }
@@ -124,7 +142,7 @@ enum Out {
     Invalid,
 }
 
-/// An entry.
+/// The entry as the tests look at it.
 #[derive(Clone, Debug)]
 struct Ct {
     /// The side whose packet created the entry.
@@ -132,34 +150,30 @@ struct Ct {
     status: u32,
     timeout: u32,
     tcp: TcpConn,
-    /// Packets accounted per direction.
+    /// Packets accounted per direction (`nf_ct_refresh_acct`, `nf_ct_kill_acct`).
     packets: [u64; 2],
+    /// `IPCT_ASSURED` and `IPCT_PROTOINFO` events raised.
     assured_events: u32,
     protoinfo_events: u32,
 }
 
+/// Two endpoints and the module's pipeline between them: every packet is tracked at
+/// PRE_ROUTING and confirmed at LOCAL_IN by `src/proto/pipeline.rs` on a host table, as the
+/// module does on its own. The tests read the entry it leaves, and what the tracker said.
 struct Sim {
-    ct: Option<Ct>,
+    ct: HostCt,
     now: u32,
-    s: TcpSettings,
-    t: Timeouts,
     /// Invalid packets by sending side (A, B).
     invalid: [u32; 2],
     /// Entries created, killed by a RST, and reopened (`-NF_REPEAT`).
     created: u32,
     killed: u32,
     repeats: u32,
-    /// The last action returned for the last packet, and every log line.
-    last: Option<TcpAction>,
+    /// The tracker's last action, and every log line.
+    last: Option<L4Action>,
     logs: Vec<TcpLog>,
-}
-
-/// Notes an action and its log line.
-fn record(last: &mut Option<TcpAction>, logs: &mut Vec<TcpLog>, a: TcpAction) {
-    *last = Some(a);
-    if let Some(l) = a.log {
-        logs.push(l);
-    }
+    /// What was accounted and raised, per entry (by address).
+    counted: Vec<(*const HostEntry, [u64; 2], u32, u32)>,
 }
 
 impl Sim {
@@ -169,17 +183,19 @@ impl Sim {
 
     fn with(s: TcpSettings) -> Sim {
         Sim {
-            ct: None,
+            ct: HostCt::with(Settings {
+                timeouts: T,
+                tcp: s,
+            }),
             // 100 s before nfct_time_stamp wraps: the timeouts cross it.
             now: u32::MAX - 100 * HZ,
-            s,
-            t: T,
             invalid: [0, 0],
             created: 0,
             killed: 0,
             repeats: 0,
             last: None,
             logs: Vec::new(),
+            counted: Vec::new(),
         }
     }
 
@@ -187,142 +203,110 @@ impl Sim {
         self.now = self.now.wrapping_add(secs * HZ);
     }
 
-    fn record(&mut self, a: TcpAction) {
-        record(&mut self.last, &mut self.logs, a);
+    /// One packet from `from`, through the module's pipeline.
+    fn send(&mut self, from: Side, p: &P) -> Out {
+        let (bytes, _) = p.packet_from(from);
+        let l3 = if p.v6 { L3::Ipv6 } else { L3::Ipv4 };
+        let seen = self.ct.seen.borrow().len();
+        let invalid = self.ct.stat(Stat::Invalid);
+        let inserted = self.ct.stat(Stat::Insert);
+        let verdicts = receive(&self.ct, &bytes, l3, self.now, HZ);
+        assert_eq!(verdicts, (Verdict::Accept, Verdict::Accept), "{p:?}");
+        self.created += self.ct.stat(Stat::Insert) - inserted;
+        let actions: Vec<Seen> = self.ct.seen.borrow()[seen..].to_vec();
+        for s in actions {
+            let a = s.action;
+            self.last = Some(a);
+            self.logs.extend(a.log);
+            let Some(entry) = s.entry else {
+                continue;
+            };
+            let dir = s.ctinfo.dir() as usize;
+            let key: *const HostEntry = &*entry;
+            let i = match self.counted.iter().position(|c| c.0 == key) {
+                Some(i) => i,
+                None => {
+                    self.counted.push((key, [0, 0], 0, 0));
+                    self.counted.len() - 1
+                }
+            };
+            let c = &mut self.counted[i];
+            match a.verdict {
+                L4Verdict::Repeat => self.repeats += 1,
+                L4Verdict::Invalid => {}
+                L4Verdict::Accept => {
+                    if a.refresh.is_some() || a.kill {
+                        c.1[dir] += 1;
+                    }
+                    if a.kill {
+                        self.killed += 1;
+                    }
+                    // Raised only when the bit was clear (the entry is read before the
+                    // pipeline applies the action).
+                    if a.set_assured && s.status & IPS_ASSURED == 0 {
+                        c.2 += 1;
+                    }
+                }
+            }
+            if a.protoinfo {
+                c.3 += 1;
+            }
+        }
+        if self.ct.stat(Stat::Invalid) > invalid {
+            self.invalid[from as usize] += 1;
+            return Out::Invalid;
+        }
+        Out::Accept
     }
 
-    /// One packet from `from`, through the whole core path.
-    fn send(&mut self, from: Side, p: &P) -> Out {
-        let seg = p.seg();
-        let now = self.now;
-        loop {
-            if self
-                .ct
-                .as_ref()
-                .is_some_and(|c| should_gc(c.status, c.timeout, now))
-            {
-                self.ct = None;
-            }
-            let Some(ct) = self.ct.as_mut() else {
-                // init_conntrack, then the tracker on the unconfirmed entry.
-                let mut tcp = TcpConn::default();
-                let ctx = TcpPacketCtx {
-                    dir: Dir::Original,
-                    status: 0,
-                    ct_timeout: 0,
-                    now,
-                    hz: HZ,
-                    synproxy: false,
-                };
-                let a = tcp_packet(&mut tcp, &seg, &ctx, &self.s, &self.t);
-                self.record(a);
-                match a.verdict {
-                    TcpVerdict::Invalid => {
-                        assert_eq!(a.refresh, None);
-                        self.invalid[from as usize] += 1;
-                        return Out::Invalid;
-                    }
-                    TcpVerdict::Repeat => panic!("REPEAT on a new entry"),
-                    TcpVerdict::Accept => {}
-                }
-                assert!(!a.kill && !a.set_assured && a.lowered_timeout.is_none());
-                let rel = refreshed_timeout(0, now, a.refresh.unwrap_or(0)).unwrap_or(0);
-                let mut packets = [0, 0];
-                if a.refresh.is_some() {
-                    packets[0] = 1;
-                }
-                self.ct = Some(Ct {
-                    orig: from,
-                    // Confirmed as it leaves.
-                    status: IPS_CONFIRMED,
-                    timeout: confirmed_timeout(rel, now),
-                    tcp,
-                    packets,
-                    assured_events: 0,
-                    protoinfo_events: u32::from(a.protoinfo),
-                });
-                self.created += 1;
-                return Out::Accept;
-            };
-            let dir = if from == ct.orig {
-                Dir::Original
-            } else {
-                Dir::Reply
-            };
-            let ctx = TcpPacketCtx {
-                dir,
-                status: ct.status,
-                ct_timeout: ct.timeout,
-                now,
-                hz: HZ,
-                synproxy: false,
-            };
-            // Copied out under the lock, written back whatever the verdict.
-            let mut tcp = ct.tcp;
-            let a = tcp_packet(&mut tcp, &seg, &ctx, &self.s, &self.t);
-            ct.tcp = tcp;
-            assert!(tcp.state.is_state(), "{:?}", tcp.state);
-            if a.protoinfo {
-                ct.protoinfo_events += 1;
-            }
-            match a.verdict {
-                TcpVerdict::Repeat => {
-                    // nf_ct_kill succeeds; look the packet up again.
-                    assert_eq!(a, TcpAction { ..a });
-                    assert!(a.refresh.is_none() && !a.kill);
-                    self.ct = None;
-                    self.repeats += 1;
-                    continue;
-                }
-                TcpVerdict::Invalid => {
-                    record(&mut self.last, &mut self.logs, a);
-                    assert_eq!(a.refresh, None);
-                    if let Some(t) = a.lowered_timeout {
-                        ct.timeout = t;
-                    }
-                    self.invalid[from as usize] += 1;
-                    return Out::Invalid;
-                }
-                TcpVerdict::Accept => {}
-            }
-            record(&mut self.last, &mut self.logs, a);
-            assert!(a.lowered_timeout.is_none());
-            if let Some(extra) = a.refresh {
-                if let Some(t) = refreshed_timeout(ct.status, now, extra) {
-                    ct.timeout = t;
-                }
-                ct.packets[dir as usize] += 1;
-            }
-            if a.kill {
-                assert!(a.refresh.is_none());
-                ct.packets[dir as usize] += 1;
-                self.ct = None;
-                self.killed += 1;
-                return Out::Accept;
-            }
-            if a.set_assured {
-                if ct.status & IPS_ASSURED == 0 {
-                    ct.assured_events += 1;
-                }
-                ct.status |= IPS_ASSURED;
-            }
-            if dir == Dir::Reply {
-                ct.status |= IPS_SEEN_REPLY;
-            }
-            return Out::Accept;
+    /// The live entry, if any.
+    fn entry(&self) -> Option<Rc<HostEntry>> {
+        let table = self.ct.table.borrow();
+        assert!(table.len() <= 1, "one connection at a time");
+        table.first().cloned()
+    }
+
+    fn ct(&self) -> Ct {
+        let e = self.entry().expect("no entry");
+        let key: *const HostEntry = &*e;
+        let (packets, assured_events, protoinfo_events) = self
+            .counted
+            .iter()
+            .find(|c| c.0 == key)
+            .map_or(([0, 0], 0, 0), |c| (c.1, c.2, c.3));
+        let orig = match e.tuple(Dir::Original).map(|t| t.src) {
+            Some(a) if a == Addr::v4(A4) || a == Addr(A6) => A,
+            _ => B,
+        };
+        Ct {
+            orig,
+            status: e.status(),
+            timeout: e.timeout(),
+            tcp: match e.l4() {
+                L4State::Tcp(tcp) => tcp,
+                other => panic!("not a TCP entry: {other:?}"),
+            },
+            packets,
+            assured_events,
+            protoinfo_events,
         }
     }
 
-    fn ct(&self) -> &Ct {
-        self.ct.as_ref().expect("no entry")
+    /// Changes the live entry's TCP state, as with its lock held.
+    fn with_tcp(&self, f: impl FnOnce(&mut TcpConn)) {
+        let e = self.entry().expect("no entry");
+        self.ct.with_l4(&e, |st| match st {
+            L4State::Tcp(tcp) => f(tcp),
+            other => panic!("not a TCP entry: {other:?}"),
+        });
     }
 
     fn state(&self) -> Option<TcpConntrack> {
-        self.ct.as_ref().map(|c| c.tcp.state)
+        self.entry().map(|_| self.ct().tcp.state)
     }
 
-    fn tcp(&self) -> &TcpConn {
-        &self.ct().tcp
+    fn tcp(&self) -> TcpConn {
+        self.ct().tcp
     }
 
     fn status(&self) -> u32 {
@@ -1119,7 +1103,8 @@ fn overshooting_the_window_a_little_is_ignored() {
     );
     assert_eq!(sim.logs.last(), Some(&TcpLog::Overshot(100 + 1 + 1)));
     assert_eq!(sim.last.unwrap().refresh, None);
-    let b = sim.tcp().peer(Dir::Reply);
+    let tcp = sim.tcp();
+    let b = tcp.peer(Dir::Reply);
     assert_eq!(b.td_end, maxend + 101);
     assert_ne!(b.flags & IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED, 0);
     // A acks it: fine now (III uses the remembered td_end).
@@ -1183,7 +1168,7 @@ fn be_liberal_accepts_what_the_window_refuses() {
     // The per-connection flag (nf_ct_set_tcp_be_liberal) does the same for one entry.
     let mut sim = Sim::new();
     sim.handshake(1000, 5000, 7);
-    sim.ct.as_mut().unwrap().tcp.set_be_liberal();
+    sim.with_tcp(|tcp| tcp.set_be_liberal());
     let far = P::new(PSH | ACK, 5001 + 10_000_000, 1001, 509).len(1000);
     sim.expect(B, far, Out::Accept, TcpConntrack::Established);
 }
@@ -1605,7 +1590,7 @@ fn fixed_timeout_is_never_lowered() {
         Out::Invalid,
         TcpConntrack::Established,
     );
-    conn.clone_from(sim.tcp());
+    conn.clone_from(&sim.tcp());
     let seg = P::new(FIN | ACK, 1001 + 10_000_000, 5001, 502).seg();
     let ctx = TcpPacketCtx {
         dir: Dir::Original,
@@ -1619,7 +1604,7 @@ fn fixed_timeout_is_never_lowered() {
     assert_eq!(a.verdict, TcpVerdict::Invalid);
     assert_eq!(a.lowered_timeout, None);
     // Without the bit, the same packet lowers it.
-    let mut conn = *sim.tcp();
+    let mut conn = sim.tcp();
     let a = tcp_packet(
         &mut conn,
         &seg,
@@ -1761,7 +1746,7 @@ fn syn_ack_answering_an_ignored_syn_resynchronises() {
         Out::Accept,
         TcpConntrack::SynRecv,
     );
-    let t = *sim.tcp();
+    let t = sim.tcp();
     assert_eq!(
         (t.last_index, t.last_dir, t.last_end),
         (TcpIndex::Syn, Dir::Original, 3001)
@@ -2168,7 +2153,7 @@ fn synproxy_keepalive_in_syn_sent() {
     );
     let keepalive = P::new(ACK, 1000, 0, 100).seg();
     for synproxy in [false, true] {
-        let mut conn = *sim.tcp();
+        let mut conn = sim.tcp();
         let ctx = TcpPacketCtx {
             dir: Dir::Original,
             status: sim.status(),
@@ -2287,7 +2272,7 @@ fn max_retrans_gives_the_retrans_timeout() {
     };
     for (timeouts, retrans_secs) in [(T, 300), (t, 200)] {
         let mut sim = established();
-        sim.t = timeouts;
+        sim.ct.settings.timeouts = timeouts;
         // The same ACK, again and again (a retransmitting, unanswered sender).
         let dup = P::new(ACK, 1001, 5001, 502);
         let mut seen = Vec::new();

@@ -11,7 +11,7 @@
 
 use crate::conntrack::net::NetState;
 use crate::proto::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
-use crate::proto::proto_tcp::TcpConn;
+use crate::proto::l4proto::L4State;
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN};
 use crate::sys::bindings;
 use crate::sys::slab::KmemCache;
@@ -147,7 +147,7 @@ impl TupleHash {
 /// its holders: the table (or an unconfirmed list) holds one reference, and every
 /// [`ConnRef`] one more. Fields are written only by the creator before the entry is
 /// published, or by holders of a reference (timeouts, status bits, protocol state).
-/// `tcp` is accessed only with `lock` held, by holders of a reference (or by the creator).
+/// `l4` is accessed only with `lock` held, by holders of a reference (or by the creator).
 #[repr(C)]
 pub(crate) struct Conn {
     tuplehash: [TupleHash; 2],
@@ -157,8 +157,6 @@ pub(crate) struct Conn {
     /// Jiffies: relative while unconfirmed, absolute once confirmed (as `ct->timeout`).
     timeout: AtomicU32,
     mark: AtomicU32,
-    /// Protocol state: for UDP, the jiffies after which a replied flow is a stream.
-    proto: AtomicU64,
     /// Raw hashes of the original and reply tuples.
     hash: [AtomicU32; 2],
     /// Jiffies at creation, to reap entries that never got confirmed.
@@ -167,10 +165,10 @@ pub(crate) struct Conn {
     /// Address of the skb that created the entry, until confirmed (see `conntrack`).
     cookie: AtomicUsize,
     owner: AtomicPtr<NetState>,
-    /// `ct->lock`: guards `tcp`.
+    /// `ct->lock`: guards `l4`.
     lock: Opaque<bindings::spinlock_t>,
-    /// TCP's state (`ct->proto.tcp`).
-    tcp: UnsafeCell<TcpConn>,
+    /// The tracker's state (`ct->proto`).
+    l4: UnsafeCell<L4State>,
 }
 
 /// What an entry starts with.
@@ -179,12 +177,11 @@ pub(crate) struct ConnInit<'a> {
     pub(crate) reply: &'a Key,
     pub(crate) hash: [u32; 2],
     pub(crate) timeout: u32,
-    pub(crate) proto: u64,
     pub(crate) now: u32,
     pub(crate) cookie: usize,
     pub(crate) owner: &'a NetState,
-    /// TCP's state after the first packet (default for other protocols).
-    pub(crate) tcp: TcpConn,
+    /// The tracker's state after the first packet.
+    pub(crate) l4: L4State,
 }
 
 impl Conn {
@@ -253,10 +250,6 @@ impl Conn {
         self.zone.load(Relaxed)
     }
 
-    pub(crate) fn proto_state(&self) -> u64 {
-        self.proto.load(Relaxed)
-    }
-
     /// Gives the entry another reply tuple (`nf_conntrack_alter_reply`), with its raw hash.
     /// Only for an entry nobody else uses: taken off its unconfirmed list, not yet inserted.
     /// Racy readers of a recycled node still see whole atomic words, as with `alloc`.
@@ -277,13 +270,13 @@ impl Conn {
         self.cookie.load(Relaxed)
     }
 
-    /// Runs `f` on the TCP state with the entry's lock held (`spin_lock_bh(&ct->lock)`).
+    /// Runs `f` on the tracker's state with the entry's lock held (`spin_lock_bh(&ct->lock)`).
     /// Lock order: a bucket lock may be held when this is called, never the reverse.
-    pub(crate) fn with_tcp<R>(&self, f: impl FnOnce(&mut TcpConn) -> R) -> R {
+    pub(crate) fn with_l4<R>(&self, f: impl FnOnce(&mut L4State) -> R) -> R {
         // SAFETY: The lock was initialised at allocation; the caller holds a reference.
         unsafe { bindings::rct_entry_lock(self.lock.get()) };
-        // SAFETY: `tcp` is only accessed with `lock` held (type invariant), which we hold.
-        let r = f(unsafe { &mut *self.tcp.get() });
+        // SAFETY: `l4` is only accessed with `lock` held (type invariant), which we hold.
+        let r = f(unsafe { &mut *self.l4.get() });
         // SAFETY: Locked above.
         unsafe { bindings::rct_entry_unlock(self.lock.get()) };
         r
@@ -357,7 +350,6 @@ impl EntryCache {
         c.status.store(0, Relaxed);
         c.timeout.store(init.timeout, Relaxed);
         c.mark.store(0, Relaxed);
-        c.proto.store(init.proto, Relaxed);
         c.hash[0].store(init.hash[0], Relaxed);
         c.hash[1].store(init.hash[1], Relaxed);
         c.created.store(init.now, Relaxed);
@@ -368,8 +360,8 @@ impl EntryCache {
         // SAFETY: Nobody takes the lock of an entry without a reference, and there is none
         // yet: initialising it again on reuse is fine.
         unsafe { bindings::rct_entry_lock_init(c.lock.get()) };
-        // SAFETY: As above, nobody else accesses `tcp` before the reference is published.
-        unsafe { *c.tcp.get() = init.tcp };
+        // SAFETY: As above, nobody else accesses `l4` before the reference is published.
+        unsafe { *c.l4.get() = init.l4 };
         // Publish the fields before the reference that lets readers use them.
         c.refcount.store(1, Release);
         // INVARIANT: the caller owns the only reference.

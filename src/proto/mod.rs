@@ -24,6 +24,9 @@
 pub(crate) mod conn;
 #[allow(dead_code)]
 pub(crate) mod handoff;
+pub(crate) mod l4proto;
+#[allow(dead_code)]
+pub(crate) mod pipeline;
 #[allow(dead_code)]
 pub(crate) mod proc_line;
 pub(crate) mod proto_generic;

@@ -10,9 +10,11 @@
 //! created (its tuple, addresses and protocol number, always inverts), never assured, and every
 //! packet refreshes it.
 
-use crate::proto::conn::{secs_to_jiffies, PacketAction, Timeouts};
+use crate::proto::conn::{secs_to_jiffies, CtInfo, PacketAction, Timeouts};
+use crate::proto::l4proto::{L4Action, L4Proto, L4State, Settings};
+use crate::proto::pipeline::{Conntrack, HookCtx, Packet};
 use crate::proto::tuple::{
-    IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
+    Parsed, IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
     IPPROTO_UDP, IPPROTO_UDPLITE,
 };
 
@@ -37,4 +39,35 @@ pub(crate) fn is_generic(proto: u8) -> bool {
 /// direction.
 pub(crate) fn generic_packet(hz: u32, t: &Timeouts) -> PacketAction {
     PacketAction::refresh(secs_to_jiffies(t.generic, hz))
+}
+
+/// The generic tracker (`nf_conntrack_l4proto_generic`).
+pub(crate) struct Generic;
+
+impl L4Proto for Generic {
+    type Header = ();
+
+    const ALLOW_CLASH: bool = true;
+
+    fn error<P: Packet + ?Sized>(_pkt: &P, _parsed: &Parsed, _ctx: &HookCtx) -> Option<()> {
+        Some(())
+    }
+
+    fn new_conn(_hdr: &(), _parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+        (
+            L4State::None,
+            generic_packet(ctx.clock.hz, &s.timeouts).into(),
+        )
+    }
+
+    fn packet<C: Conntrack + ?Sized>(
+        _ct: &C,
+        _entry: &C::Ref,
+        _hdr: &(),
+        _ctinfo: CtInfo,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> L4Action {
+        generic_packet(ctx.clock.hz, &s.timeouts).into()
+    }
 }

@@ -16,8 +16,10 @@
 //! only the requests pass [`icmp_new_ok`] / [`icmpv6_new_ok`]. A reply without a connection
 //! (echo reply, say) therefore gets an entry that its packet function rejects at once.
 
-use crate::proto::conn::{secs_to_jiffies, PacketAction, Timeouts, IPS_CONFIRMED};
-use crate::proto::tuple::{icmp_valid_new, icmpv6_valid_new, L3};
+use crate::proto::conn::{secs_to_jiffies, CtInfo, PacketAction, Timeouts, IPS_CONFIRMED};
+use crate::proto::l4proto::{L4Action, L4Proto, L4State, Settings};
+use crate::proto::pipeline::{Conntrack, Entry, HookCtx, Packet};
+use crate::proto::tuple::{icmp_valid_new, icmpv6_valid_new, Dir, Parsed, L3, L4};
 
 /// Whether 6.12 keeps a new ICMP connection whose original tuple has type `ty`, for a packet
 /// of family `pf` (`state->pf`): only over IPv4, and only for echo, timestamp, information
@@ -62,4 +64,79 @@ pub(crate) fn icmpv6_packet(
         return PacketAction::INVALID;
     }
     PacketAction::refresh(secs_to_jiffies(t.icmpv6, hz))
+}
+
+/// The type of an ICMP or ICMPv6 tuple's request.
+fn icmp_type(l4: L4) -> Option<u8> {
+    match l4 {
+        L4::Icmp { ty, .. } => Some(ty),
+        _ => None,
+    }
+}
+
+/// The ICMP tracker (`nf_conntrack_l4proto_icmp`). Errors never reach it: the core relates
+/// them to the connection they quote first (`nf_conntrack_handle_icmp`).
+pub(crate) struct Icmp;
+
+impl L4Proto for Icmp {
+    type Header = ();
+
+    fn error<P: Packet + ?Sized>(_pkt: &P, _parsed: &Parsed, _ctx: &HookCtx) -> Option<()> {
+        Some(())
+    }
+
+    fn new_conn(_hdr: &(), parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+        let action = match icmp_type(parsed.tuple.l4) {
+            Some(ty) => icmp_packet(ctx.l3, ty, ctx.clock.hz, &s.timeouts).into(),
+            None => L4Action::INVALID,
+        };
+        (L4State::None, action)
+    }
+
+    fn packet<C: Conntrack + ?Sized>(
+        _ct: &C,
+        entry: &C::Ref,
+        _hdr: &(),
+        _ctinfo: CtInfo,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> L4Action {
+        match entry.tuple(Dir::Original).and_then(|t| icmp_type(t.l4)) {
+            Some(ty) => icmp_packet(ctx.l3, ty, ctx.clock.hz, &s.timeouts).into(),
+            None => L4Action::INVALID,
+        }
+    }
+}
+
+/// The ICMPv6 tracker (`nf_conntrack_l4proto_icmpv6`).
+pub(crate) struct Icmpv6;
+
+impl L4Proto for Icmpv6 {
+    type Header = ();
+
+    fn error<P: Packet + ?Sized>(_pkt: &P, _parsed: &Parsed, _ctx: &HookCtx) -> Option<()> {
+        Some(())
+    }
+
+    fn new_conn(_hdr: &(), parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+        let action = match icmp_type(parsed.tuple.l4) {
+            Some(ty) => icmpv6_packet(ctx.l3, ty, 0, ctx.clock.hz, &s.timeouts).into(),
+            None => L4Action::INVALID,
+        };
+        (L4State::None, action)
+    }
+
+    fn packet<C: Conntrack + ?Sized>(
+        _ct: &C,
+        entry: &C::Ref,
+        _hdr: &(),
+        _ctinfo: CtInfo,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> L4Action {
+        match entry.tuple(Dir::Original).and_then(|t| icmp_type(t.l4)) {
+            Some(ty) => icmpv6_packet(ctx.l3, ty, entry.status(), ctx.clock.hz, &s.timeouts).into(),
+            None => L4Action::INVALID,
+        }
+    }
 }

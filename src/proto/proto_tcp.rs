@@ -29,11 +29,13 @@
 //! an invalid verdict means no entry is created.
 
 use crate::proto::conn::{
-    expires, secs_to_jiffies, Timeouts, IPS_ASSURED, IPS_CONFIRMED, IPS_FIXED_TIMEOUT,
+    expires, secs_to_jiffies, CtInfo, Timeouts, IPS_ASSURED, IPS_CONFIRMED, IPS_FIXED_TIMEOUT,
     IPS_SEEN_REPLY,
 };
+use crate::proto::l4proto::{L4Action, L4Proto, L4State, Settings};
+use crate::proto::pipeline::{Conntrack, Entry, Hook, HookCtx, Packet as PipelinePacket};
 use crate::proto::proto_udp::Checksum;
-use crate::proto::tuple::{Dir, PacketBytes};
+use crate::proto::tuple::{Dir, PacketBytes, Parsed, IPPROTO_TCP};
 use core::fmt;
 
 /// `sizeof(struct tcphdr)`: the header without options.
@@ -1556,4 +1558,75 @@ pub(crate) fn tcp_packet(
     }
     action.refresh = Some(extra);
     action
+}
+
+/// The TCP tracker (`nf_conntrack_l4proto_tcp`).
+pub(crate) struct Tcp;
+
+impl L4Proto for Tcp {
+    type Header = TcpSegment;
+
+    fn error<P: PipelinePacket + ?Sized>(
+        pkt: &P,
+        parsed: &Parsed,
+        ctx: &HookCtx,
+    ) -> Option<TcpSegment> {
+        let (seg, _full) = tcp_error(pkt, parsed.dataoff).ok()?;
+        // The checksum of incoming packets only (`nf_conntrack_checksum`, on by default).
+        let sum_ok = ctx.hook != Hook::PreRouting
+            || pkt.l4_checksum_ok(ctx.hook, ctx.l3, parsed.dataoff, IPPROTO_TCP, None);
+        sum_ok.then_some(seg)
+    }
+
+    fn new_conn(
+        seg: &TcpSegment,
+        _parsed: &Parsed,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> (L4State, L4Action) {
+        let mut conn = TcpConn::default();
+        let tctx = TcpPacketCtx {
+            dir: Dir::Original,
+            status: 0,
+            ct_timeout: 0,
+            now: ctx.clock.now,
+            hz: ctx.clock.hz,
+            synproxy: false,
+        };
+        let a = tcp_packet(&mut conn, seg, &tctx, &s.tcp, &s.timeouts);
+        (L4State::Tcp(conn), a.into())
+    }
+
+    fn packet<C: Conntrack + ?Sized>(
+        ct: &C,
+        entry: &C::Ref,
+        seg: &TcpSegment,
+        ctinfo: CtInfo,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> L4Action {
+        let tctx = TcpPacketCtx {
+            dir: ctinfo.dir(),
+            status: entry.status(),
+            ct_timeout: entry.timeout(),
+            now: ctx.clock.now,
+            hz: ctx.clock.hz,
+            synproxy: false,
+        };
+        ct.with_l4(entry, |st| match st {
+            L4State::Tcp(conn) => tcp_packet(conn, seg, &tctx, &s.tcp, &s.timeouts).into(),
+            _ => L4Action::INVALID,
+        })
+    }
+
+    fn can_early_drop(state: &L4State) -> bool {
+        matches!(state, L4State::Tcp(conn) if tcp_can_early_drop(conn.state))
+    }
+
+    fn state_name(state: &L4State) -> Option<&'static str> {
+        match state {
+            L4State::Tcp(conn) => Some(conn.state.name()),
+            _ => None,
+        }
+    }
 }

@@ -14,10 +14,12 @@
 //! entry. UDP and UDP-Lite never refuse to create an entry beyond that.
 
 use crate::proto::conn::{
-    secs_to_jiffies, time_after_long, PacketAction, Timeouts, IPS_ASSURED, IPS_CONFIRMED,
+    secs_to_jiffies, time_after_long, CtInfo, PacketAction, Timeouts, IPS_ASSURED, IPS_CONFIRMED,
     IPS_NAT_CLASH, IPS_SEEN_REPLY,
 };
-use crate::proto::tuple::PacketBytes;
+use crate::proto::l4proto::{L4Action, L4Proto, L4State, Settings};
+use crate::proto::pipeline::{Conntrack, Entry, Hook, HookCtx, Packet};
+use crate::proto::tuple::{PacketBytes, Parsed, IPPROTO_UDP};
 
 /// `sizeof(struct udphdr)`.
 pub(crate) const UDP_HDR_LEN: usize = 8;
@@ -177,5 +179,106 @@ pub(crate) fn udplite_packet(status: u32, hz: u32, t: &Timeouts) -> PacketAction
     PacketAction {
         set_assured: status & IPS_NAT_CLASH == 0,
         ..PacketAction::refresh(secs_to_jiffies(t.udp_replied, hz))
+    }
+}
+
+/// Verifies an incoming datagram's checksum as `udp_error` and `udplite_error` do
+/// (`nf_conntrack_checksum`, on by default: PRE_ROUTING only).
+fn checksum_ok<P: Packet + ?Sized>(pkt: &P, parsed: &Parsed, ctx: &HookCtx, ck: Checksum) -> bool {
+    if ctx.hook != Hook::PreRouting {
+        return true;
+    }
+    // 6.12 passes IPPROTO_UDP for UDP-Lite's pseudo-header too.
+    match ck {
+        Checksum::None => true,
+        Checksum::Full => pkt.l4_checksum_ok(ctx.hook, ctx.l3, parsed.dataoff, IPPROTO_UDP, None),
+        Checksum::Partial(len) => {
+            pkt.l4_checksum_ok(ctx.hook, ctx.l3, parsed.dataoff, IPPROTO_UDP, Some(len))
+        }
+    }
+}
+
+/// The UDP tracker (`nf_conntrack_l4proto_udp`).
+pub(crate) struct Udp;
+
+impl L4Proto for Udp {
+    type Header = ();
+
+    const ALLOW_CLASH: bool = true;
+
+    fn error<P: Packet + ?Sized>(pkt: &P, parsed: &Parsed, ctx: &HookCtx) -> Option<()> {
+        let ck = udp_error(pkt, parsed.dataoff).ok()?;
+        checksum_ok(pkt, parsed, ctx, ck).then_some(())
+    }
+
+    fn new_conn(_hdr: &(), _parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+        let mut st = UdpState::default();
+        let a = udp_packet(&mut st, 0, ctx.clock.jiffies, ctx.clock.hz, &s.timeouts);
+        (L4State::Udp(st), a.into())
+    }
+
+    fn packet<C: Conntrack + ?Sized>(
+        ct: &C,
+        entry: &C::Ref,
+        _hdr: &(),
+        _ctinfo: CtInfo,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> L4Action {
+        let status = entry.status();
+        // `stream_ts` matters only to a replied flow not yet assured: an assured flow is a
+        // stream already (assured is set only once `stream_ts` has passed, and jiffies only
+        // grow), so its packets leave the entry's lock alone.
+        let mut st = if status & IPS_SEEN_REPLY != 0 && status & IPS_ASSURED == 0 {
+            ct.with_l4(entry, |st| match st {
+                L4State::Udp(u) => *u,
+                _ => UdpState::default(),
+            })
+        } else {
+            UdpState {
+                stream_ts: ctx.clock.jiffies.wrapping_sub(1),
+            }
+        };
+        // A confirmed entry's state is not written: nothing to store back.
+        udp_packet(
+            &mut st,
+            status,
+            ctx.clock.jiffies,
+            ctx.clock.hz,
+            &s.timeouts,
+        )
+        .into()
+    }
+}
+
+/// The UDP-Lite tracker (`nf_conntrack_l4proto_udplite`).
+pub(crate) struct UdpLite;
+
+impl L4Proto for UdpLite {
+    type Header = ();
+
+    const ALLOW_CLASH: bool = true;
+
+    fn error<P: Packet + ?Sized>(pkt: &P, parsed: &Parsed, ctx: &HookCtx) -> Option<()> {
+        let ck = udplite_error(pkt, parsed.dataoff).ok()?;
+        checksum_ok(pkt, parsed, ctx, ck).then_some(())
+    }
+
+    fn new_conn(_hdr: &(), _parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+        (
+            L4State::None,
+            udplite_packet(0, ctx.clock.hz, &s.timeouts).into(),
+        )
+    }
+
+    fn packet<C: Conntrack + ?Sized>(
+        _ct: &C,
+        entry: &C::Ref,
+        _hdr: &(),
+        _ctinfo: CtInfo,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> L4Action {
+        udplite_packet(entry.status(), ctx.clock.hz, &s.timeouts).into()
     }
 }

@@ -10,7 +10,9 @@
 //! `NF_IP_PRI_CONNTRACK_HELPER`: tracking on PRE_ROUTING and LOCAL_OUT, helper and confirm on
 //! POST_ROUTING and LOCAL_IN, for IPv4 and IPv6.
 
-use crate::conntrack::net::{Clock, Family, Hook, HookCtx, HookRole, Verdict};
+use crate::conntrack::net::clock_now;
+use crate::proto::pipeline::{Hook, HookCtx, HookRole, Verdict};
+use crate::proto::tuple::L3;
 use crate::sys::bindings;
 use crate::sys::netns::Net;
 use crate::sys::skb::SkBuff;
@@ -94,6 +96,45 @@ static HOOKS: HookTable = HookTable([
     hook_ops(rct_confirm, V6, LOCAL_IN, PRI_CONNTRACK_CONFIRM),
 ]);
 
+/// The family of a hook state's `pf`, if IPv4 or IPv6.
+fn l3_of_pf(pf: u8) -> Option<L3> {
+    match u32::from(pf) {
+        V4 => Some(L3::Ipv4),
+        V6 => Some(L3::Ipv6),
+        _ => None,
+    }
+}
+
+/// `pf` of a family.
+pub(crate) fn pf_of_l3(l3: L3) -> u8 {
+    // The values are small constants (2 and 10).
+    (match l3 {
+        L3::Ipv4 => V4,
+        L3::Ipv6 => V6,
+    }) as u8
+}
+
+/// The hook point of a hook state's `hook` (`enum nf_inet_hooks`); FORWARD is not one of ours.
+fn hook_of_raw(hook: u8) -> Option<Hook> {
+    match u32::from(hook) {
+        PRE_ROUTING => Some(Hook::PreRouting),
+        LOCAL_IN => Some(Hook::LocalIn),
+        LOCAL_OUT => Some(Hook::LocalOut),
+        POST_ROUTING => Some(Hook::PostRouting),
+        _ => None,
+    }
+}
+
+/// `enum nf_inet_hooks` of a hook point.
+pub(crate) fn raw_of_hook(hook: Hook) -> u32 {
+    match hook {
+        Hook::PreRouting => PRE_ROUTING,
+        Hook::LocalIn => LOCAL_IN,
+        Hook::LocalOut => LOCAL_OUT,
+        Hook::PostRouting => POST_ROUTING,
+    }
+}
+
 /// Runs one hook: finds the netns state and hands the packet to the core.
 ///
 /// # Safety
@@ -106,7 +147,7 @@ unsafe fn run_hook(
 ) -> c_uint {
     // SAFETY: netfilter passes a valid hook state for the duration of the call.
     let st = unsafe { &*state };
-    let (Some(family), Some(hook)) = (Family::from_pf(st.pf), Hook::from_raw(st.hook)) else {
+    let (Some(l3), Some(hook)) = (l3_of_pf(st.pf), hook_of_raw(st.hook)) else {
         return bindings::NF_ACCEPT;
     };
     // SAFETY: The hook runs in `st.net`, which is alive for the duration of the call.
@@ -122,7 +163,7 @@ unsafe fn run_hook(
     };
     let ctx = HookCtx {
         hook,
-        family,
+        l3,
         nhoff,
         // The skb's address tells the confirm hook which new entry is this packet's.
         cookie: skb as *const SkBuff as usize,
@@ -130,7 +171,7 @@ unsafe fn run_hook(
         in_loopback: unsafe { bindings::rct_hook_in_loopback(state) },
         // SAFETY: As above.
         out_loopback: unsafe { bindings::rct_hook_out_loopback(state) },
-        clock: Clock::now(),
+        clock: clock_now(),
     };
     match ct.hook(role, skb, &ctx) {
         Verdict::Accept => bindings::NF_ACCEPT,
@@ -233,18 +274,18 @@ impl Drop for HookRegistration {
 /// [`HookRegistration`]'s netns does.
 pub(crate) struct Defrag {
     net: NonNull<bindings::net>,
-    family: Family,
+    family: L3,
 }
 
 impl Defrag {
     /// Enables defragmentation of `family` in `net`.
-    pub(crate) fn enable(net: &Net, family: Family) -> Result<Self> {
+    pub(crate) fn enable(net: &Net, family: L3) -> Result<Self> {
         let ptr = NonNull::new(net.as_ptr()).ok_or(EINVAL)?;
         // SAFETY: `net` is alive; each enable is paired with one disable in `drop`.
         to_result(unsafe {
             match family {
-                Family::Ipv4 => bindings::nf_defrag_ipv4_enable(ptr.as_ptr()),
-                Family::Ipv6 => bindings::nf_defrag_ipv6_enable(ptr.as_ptr()),
+                L3::Ipv4 => bindings::nf_defrag_ipv4_enable(ptr.as_ptr()),
+                L3::Ipv6 => bindings::nf_defrag_ipv6_enable(ptr.as_ptr()),
             }
         })?;
         // INVARIANT: enabled once in `net`.
@@ -257,8 +298,8 @@ impl Drop for Defrag {
         // SAFETY: Enabled once in `self.net`, which is alive (type invariant).
         unsafe {
             match self.family {
-                Family::Ipv4 => bindings::nf_defrag_ipv4_disable(self.net.as_ptr()),
-                Family::Ipv6 => bindings::nf_defrag_ipv6_disable(self.net.as_ptr()),
+                L3::Ipv4 => bindings::nf_defrag_ipv4_disable(self.net.as_ptr()),
+                L3::Ipv6 => bindings::nf_defrag_ipv6_disable(self.net.as_ptr()),
             }
         }
     }

@@ -137,7 +137,7 @@ impl Drop for PernetRegistration {
 unsafe extern "C" fn rct_net_sweep(net: *mut bindings::net) -> c_ulong {
     // SAFETY: The caller guarantees `net` is alive and set up.
     let net = unsafe { Net::from_raw(net) };
-    let clock = crate::conntrack::net::Clock::now();
+    let clock = crate::conntrack::net::clock_now();
     match net.ct_state() {
         Some(ct) if ct.sweep_unconfirmed(&clock) => clock.hz as c_ulong,
         _ => 0,

@@ -8,7 +8,7 @@
 //! Created like nf_conntrack's files (`nf_conntrack_standalone_init_proc`): the table
 //! 0440 in `/proc/net`, the statistics 0444 in `/proc/net/stat`, one row per possible CPU.
 
-use crate::conntrack::net::Clock;
+use crate::conntrack::net::clock_now;
 use crate::proto::stat::{write_stat_row, STAT_HEADER};
 use crate::sys::bindings;
 use crate::sys::netns::Net;
@@ -183,7 +183,7 @@ unsafe extern "C" fn table_seq_show(seq: *mut bindings::seq_file, v: *mut c_void
         return 0;
     };
     let mut out = seq;
-    ct.show_bucket(&g.table, bucket, &Clock::now(), &mut out);
+    ct.show_bucket(&g.table, bucket, &clock_now(), &mut out);
     0
 }
 

@@ -5,8 +5,10 @@
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
 use crate::proto::handoff::NfView;
-use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple};
+use crate::proto::pipeline::{Hook, Packet};
+use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple, L3};
 use crate::sys::bindings;
+use crate::sys::netfilter::{pf_of_l3, raw_of_hook};
 use kernel::types::Opaque;
 
 /// A packet as netfilter hands it to a hook. The module only reads it; it never writes
@@ -73,26 +75,17 @@ impl PacketBytes for SkBuff {
     }
 }
 
-impl crate::conntrack::net::Packet for SkBuff {
+impl Packet for SkBuff {
     fn l4_checksum_ok(
         &self,
-        hook: crate::conntrack::net::Hook,
-        family: crate::conntrack::net::Family,
+        hook: Hook,
+        l3: L3,
         dataoff: usize,
         proto: u8,
         len: Option<usize>,
     ) -> bool {
-        use crate::conntrack::net::{Family, Hook};
-        let hooknum = match hook {
-            Hook::PreRouting => bindings::nf_inet_hooks_NF_INET_PRE_ROUTING,
-            Hook::LocalIn => bindings::nf_inet_hooks_NF_INET_LOCAL_IN,
-            Hook::LocalOut => bindings::nf_inet_hooks_NF_INET_LOCAL_OUT,
-            Hook::PostRouting => bindings::nf_inet_hooks_NF_INET_POST_ROUTING,
-        };
-        let pf = match family {
-            Family::Ipv4 => bindings::NFPROTO_IPV4,
-            Family::Ipv6 => bindings::NFPROTO_IPV6,
-        } as u8;
+        let hooknum = raw_of_hook(hook);
+        let pf = pf_of_l3(l3);
         let (Ok(dataoff), Ok(len)) = (u32::try_from(dataoff), u32::try_from(len.unwrap_or(0)))
         else {
             return false;

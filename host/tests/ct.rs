@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A table for the pipeline on the host: [`HostCt`] implements
+//! [`crate::proto::pipeline::Conntrack`] with plain collections, so that host tests run the
+//! module's own `track` and `confirm` (`src/proto/pipeline.rs`) on real packets and look at
+//! the entries they leave. The module runs the same functions on its hash table.
+
+use crate::pkt;
+use crate::proto::conn::{confirmed_timeout, is_expired, CtInfo, IPS_CONFIRMED, IPS_DYING};
+use crate::proto::handoff::{LoopbackRing, NfView};
+use crate::proto::l4proto::{L4Action, L4State, Settings};
+use crate::proto::pipeline::{
+    self, Clock, Conntrack, Entry, Hook, HookCtx, Insert, NewEntry, Packet, Pick, Verdict,
+};
+use crate::proto::stat::{Stat, STAT_COUNT};
+use crate::proto::tuple::{Dir, Key, PacketBytes, ParseError, Tuple, L3};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+/// An entry.
+#[derive(Debug)]
+pub(crate) struct HostEntry {
+    tuples: [Cell<Option<Tuple>>; 2],
+    status: Cell<u32>,
+    timeout: Cell<u32>,
+    cookie: usize,
+    created: u32,
+    l4: RefCell<L4State>,
+}
+
+impl HostEntry {
+    /// The tracker's state.
+    pub(crate) fn l4(&self) -> L4State {
+        *self.l4.borrow()
+    }
+}
+
+impl Entry for HostEntry {
+    fn status(&self) -> u32 {
+        self.status.get()
+    }
+
+    fn set_status(&self, bits: u32) -> bool {
+        let old = self.status.get();
+        self.status.set(old | bits);
+        old & bits == bits
+    }
+
+    fn timeout(&self) -> u32 {
+        self.timeout.get()
+    }
+
+    fn set_timeout(&self, t: u32) {
+        self.timeout.set(t);
+    }
+
+    fn tuple(&self, dir: Dir) -> Option<Tuple> {
+        self.tuples[dir as usize].get()
+    }
+
+    fn cookie(&self) -> usize {
+        self.cookie
+    }
+
+    fn created(&self) -> u32 {
+        self.created
+    }
+}
+
+/// What the pipeline told the table about one packet (`Conntrack::l4_action`).
+#[derive(Clone, Debug)]
+pub(crate) struct Seen {
+    /// The entry it was about (`None`: a refused first packet).
+    pub(crate) entry: Option<Rc<HostEntry>>,
+    /// The entry's status bits before the action was applied.
+    pub(crate) status: u32,
+    /// The packet's state.
+    pub(crate) ctinfo: CtInfo,
+    /// The tracker's action.
+    pub(crate) action: L4Action,
+}
+
+/// A table of confirmed entries, unconfirmed ones, statistics and a record of the trackers'
+/// actions.
+#[derive(Default)]
+pub(crate) struct HostCt {
+    /// The protocol settings.
+    pub(crate) settings: Settings,
+    /// Entries allowed (0: no limit).
+    pub(crate) max: u32,
+    /// The table, oldest first.
+    pub(crate) table: RefCell<Vec<Rc<HostEntry>>>,
+    /// Unconfirmed entries, oldest first.
+    pub(crate) unconfirmed: RefCell<Vec<Rc<HostEntry>>>,
+    /// Statistics.
+    pub(crate) stats: RefCell<[u32; STAT_COUNT]>,
+    /// Every tracker action, in order.
+    pub(crate) seen: RefCell<Vec<Seen>>,
+    /// Entries killed.
+    pub(crate) kills: Cell<u32>,
+    /// Times the table said it was full.
+    pub(crate) full: Cell<u32>,
+    loopback: RefCell<LoopbackRing>,
+}
+
+impl HostCt {
+    /// An empty table with `settings`.
+    pub(crate) fn with(settings: Settings) -> Self {
+        HostCt {
+            settings,
+            ..Default::default()
+        }
+    }
+
+    /// A statistic.
+    pub(crate) fn stat(&self, stat: Stat) -> u32 {
+        self.stats.borrow()[stat as usize]
+    }
+
+    fn entries(&self) -> u32 {
+        (self.table.borrow().len() + self.unconfirmed.borrow().len()) as u32
+    }
+}
+
+impl Conntrack for HostCt {
+    type Entry = HostEntry;
+    type Ref = Rc<HostEntry>;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn count(&self, stat: Stat, n: u32) {
+        self.stats.borrow_mut()[stat as usize] += n;
+    }
+
+    fn hash(&self, key: &Key) -> u32 {
+        // FNV-1a: the host table does not hash, but the pipeline hands hashes around.
+        key.iter().fold(0x811c_9dc5u32, |h, &b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        })
+    }
+
+    fn find(&self, key: &Key, _hash: u32, now: u32) -> Option<(Rc<HostEntry>, Dir)> {
+        // Expired entries met on the way are reaped, as `nf_ct_gc_expired` does.
+        self.table
+            .borrow_mut()
+            .retain(|e| !is_expired(e.timeout(), now));
+        self.table.borrow().iter().find_map(|e| {
+            [Dir::Original, Dir::Reply]
+                .into_iter()
+                .find(|&d| e.tuple(d).is_some_and(|t| t.key() == *key))
+                .map(|d| (e.clone(), d))
+        })
+    }
+
+    fn kill(&self, entry: &Rc<HostEntry>) -> bool {
+        if entry.set_status(IPS_DYING) {
+            return false;
+        }
+        self.table.borrow_mut().retain(|e| !Rc::ptr_eq(e, entry));
+        self.kills.set(self.kills.get() + 1);
+        true
+    }
+
+    fn with_l4<R>(&self, entry: &Rc<HostEntry>, f: impl FnOnce(&mut L4State) -> R) -> R {
+        f(&mut entry.l4.borrow_mut())
+    }
+
+    fn reserve(&self, _hash: u32, _now: u32) -> bool {
+        if self.max == 0 || self.entries() < self.max {
+            return true;
+        }
+        let victim = self
+            .table
+            .borrow()
+            .iter()
+            .find(|e| e.status() & crate::proto::conn::IPS_ASSURED == 0)
+            .cloned();
+        if let Some(v) = victim {
+            self.kill(&v);
+            self.count(Stat::EarlyDrop, 1);
+            return true;
+        }
+        let mut unconfirmed = self.unconfirmed.borrow_mut();
+        if unconfirmed.is_empty() {
+            return false;
+        }
+        unconfirmed.remove(0);
+        self.count(Stat::UnconfirmedReaped, 1);
+        true
+    }
+
+    fn unreserve(&self) {}
+
+    fn alloc(&self, new: &NewEntry) -> Option<Rc<HostEntry>> {
+        Some(Rc::new(HostEntry {
+            tuples: [
+                Cell::new(Tuple::from_key(&new.orig)),
+                Cell::new(Tuple::from_key(&new.reply)),
+            ],
+            status: Cell::new(0),
+            timeout: Cell::new(new.timeout),
+            cookie: new.cookie,
+            created: new.now,
+            l4: RefCell::new(new.l4),
+        }))
+    }
+
+    fn list_unconfirmed(
+        &self,
+        entry: Rc<HostEntry>,
+        mut stale: impl FnMut(&HostEntry) -> bool,
+    ) -> u32 {
+        let mut list = self.unconfirmed.borrow_mut();
+        let before = list.len();
+        list.retain(|e| !stale(e));
+        let reaped = (before - list.len()) as u32;
+        list.push(entry);
+        reaped
+    }
+
+    fn may_hold_unconfirmed(&self, cookie: usize) -> bool {
+        self.unconfirmed.borrow().iter().any(|e| e.cookie == cookie)
+    }
+
+    fn take_unconfirmed(
+        &self,
+        mut pick: impl FnMut(&HostEntry) -> Pick,
+    ) -> (Option<Rc<HostEntry>>, u32) {
+        let mut list = self.unconfirmed.borrow_mut();
+        let mut reaped = 0;
+        // Newest first, as the module's lists.
+        let mut i = list.len();
+        while i > 0 {
+            i -= 1;
+            match pick(&list[i]) {
+                Pick::Skip => {}
+                Pick::Take => return (Some(list.remove(i)), reaped),
+                Pick::Reap => {
+                    list.remove(i);
+                    reaped += 1;
+                }
+            }
+        }
+        (None, reaped)
+    }
+
+    fn set_reply(&self, entry: &Rc<HostEntry>, reply: &Key, _hash: u32) {
+        entry.tuples[Dir::Reply as usize].set(Tuple::from_key(reply));
+    }
+
+    fn insert(&self, entry: Rc<HostEntry>, now: u32, allow_clash: bool) -> Insert {
+        if entry.status() & IPS_DYING != 0 {
+            return Insert::Failed;
+        }
+        let mine = [entry.tuple(Dir::Original), entry.tuple(Dir::Reply)];
+        let clash = self
+            .table
+            .borrow()
+            .iter()
+            .find(|e| {
+                let theirs = [e.tuple(Dir::Original), e.tuple(Dir::Reply)];
+                mine.iter().any(|t| theirs.contains(t))
+            })
+            .cloned();
+        if let Some(other) = clash {
+            let theirs = [other.tuple(Dir::Original), other.tuple(Dir::Reply)];
+            let same = theirs == mine || theirs == [mine[1], mine[0]];
+            return if allow_clash && same {
+                Insert::Merged
+            } else {
+                Insert::Failed
+            };
+        }
+        entry.set_timeout(confirmed_timeout(entry.timeout(), now));
+        entry.set_status(IPS_CONFIRMED);
+        self.table.borrow_mut().push(entry);
+        Insert::Inserted
+    }
+
+    fn table_full(&self) {
+        self.full.set(self.full.get() + 1);
+    }
+
+    fn kick_sweep(&self, _delay: u32) {}
+
+    fn with_loopback<R>(&self, f: impl FnOnce(&mut LoopbackRing) -> R) -> R {
+        f(&mut self.loopback.borrow_mut())
+    }
+
+    fn l4_action(&self, entry: Option<&Rc<HostEntry>>, ctinfo: CtInfo, _len: usize, a: &L4Action) {
+        self.seen.borrow_mut().push(Seen {
+            entry: entry.cloned(),
+            status: entry.map_or(0, |e| e.status()),
+            ctinfo,
+            action: *a,
+        });
+    }
+}
+
+/// A packet on the host: its bytes (network header first) and what nf_conntrack would say
+/// of it.
+pub(crate) struct Pkt<'a> {
+    /// The bytes.
+    pub(crate) bytes: &'a [u8],
+    /// nf_conntrack's entry for it, if any.
+    pub(crate) nf: Option<NfView>,
+}
+
+impl PacketBytes for Pkt<'_> {
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ParseError> {
+        self.bytes.read(offset, buf)
+    }
+}
+
+impl Packet for Pkt<'_> {
+    fn l4_checksum_ok(
+        &self,
+        _hook: Hook,
+        l3: L3,
+        dataoff: usize,
+        proto: u8,
+        len: Option<usize>,
+    ) -> bool {
+        pkt::l4_csum_ok(self.bytes, l3 == L3::Ipv6, dataoff, proto, len)
+    }
+
+    fn nf_view(&self) -> Option<NfView> {
+        self.nf
+    }
+}
+
+/// A hook context for `hook` at `now` (`HZ` `hz`), the packet's skb at address `cookie`.
+pub(crate) fn ctx(hook: Hook, l3: L3, cookie: usize, now: u32, hz: u32) -> HookCtx {
+    HookCtx {
+        hook,
+        l3,
+        nhoff: 0,
+        cookie,
+        in_loopback: false,
+        out_loopback: false,
+        clock: Clock {
+            now,
+            jiffies: u64::from(now),
+            hz,
+        },
+    }
+}
+
+/// A packet received: tracked at PRE_ROUTING, confirmed at LOCAL_IN.
+pub(crate) fn receive(ct: &HostCt, bytes: &[u8], l3: L3, now: u32, hz: u32) -> (Verdict, Verdict) {
+    let p = Pkt { bytes, nf: None };
+    let cookie = bytes.as_ptr() as usize;
+    let v1 = pipeline::hook(
+        ct,
+        pipeline::HookRole::Track,
+        &p,
+        &ctx(Hook::PreRouting, l3, cookie, now, hz),
+    );
+    let v2 = pipeline::hook(
+        ct,
+        pipeline::HookRole::Confirm,
+        &p,
+        &ctx(Hook::LocalIn, l3, cookie, now, hz),
+    );
+    (v1, v2)
+}

@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the hooks do with a packet: `nf_conntrack_in` and `nf_confirm`, written once over
+//! traits for the table and its entries ([`Conntrack`], [`Entry`]).
+//!
+//! C source: [`net/netfilter/nf_conntrack_core.c`](srctree/net/netfilter/nf_conntrack_core.c)
+//! (`nf_conntrack_in`, `resolve_normal_ct`, `init_conntrack`, `nf_conntrack_handle_icmp`,
+//! `nf_conntrack_handle_packet`, `__nf_conntrack_confirm`),
+//! [`net/netfilter/nf_conntrack_proto.c`](srctree/net/netfilter/nf_conntrack_proto.c) (`nf_confirm`).
+//!
+//! The module runs these functions on its hash table and slab entries
+//! (`src/conntrack/net.rs`); the host tests run the very same functions on a table of their
+//! own, so what they check is what the module does.
+//!
+//! # From the tracking hook to the confirm hook
+//!
+//! nf_conntrack hands a new entry from `nf_conntrack_in` to `nf_confirm` in `skb->_nfct`.
+//! That field is nf_conntrack's, so a new entry waits instead on an unconfirmed list, tagged
+//! with the address of the skb that made it (its *cookie*). The confirm hook looks only at
+//! entries carrying its skb's cookie, and decides with [`crate::proto::handoff::handoff`]:
+//!
+//! - the packet still reads as the entry's original tuple: no NAT, confirm it;
+//! - nf_conntrack tracks the packet (its `skb->_nfct`, read and never written) as the same
+//!   flow, and the packet reads as the inverse of nf_conntrack's other direction: nf_nat
+//!   translated it between the hooks (DNAT, REDIRECT, SNAT, MASQUERADE, SNAT at LOCAL_IN,
+//!   remapped ports and ICMP ids). The entry takes that direction as its reply tuple before
+//!   it is inserted, so that replies, which arrive translated, find it, exactly as they find
+//!   nf_conntrack's;
+//! - anything else is another flow, so another skb at the address of the entry's freed
+//!   one: the entry can never be confirmed and is reaped. This is also why a reused address
+//!   never confirms the wrong entry: the flow must be the same.
+//!
+//! Entries whose packet never reaches the confirm hook (dropped in FORWARD or INPUT, stolen)
+//! go when their skb's address comes back, at the confirm hook as above or when a new entry
+//! is listed with the same cookie, or when they are older than [`UNCONFIRMED_MAX_AGE_SECS`]
+//! (the core sweeps them); when the table is full and early drop finds nothing, the oldest
+//! unconfirmed entry makes room. All are counted in `unconfirmed_reaped`. Queued packets
+//! (NFQUEUE) come back to the confirm hook with their skb, on any CPU: every list is searched.
+//!
+//! # Loopback
+//!
+//! nf_conntrack does not track again at PRE_ROUTING a looped-back packet that carries its
+//! entry from LOCAL_OUT. The module decides that fact about the skb the same way: the confirm
+//! hook remembers, per CPU, the cookie and a fingerprint of each packet leaving on `lo`
+//! ([`LoopbackRing`]), unless the packet was invalid at LOCAL_OUT, and PRE_ROUTING skips
+//! exactly the packets it finds there. A packet entering on `lo` that never passed LOCAL_OUT
+//! (sent through a packet socket) is tracked, as nf_conntrack tracks it.
+
+use crate::proto::conn::{refreshed_timeout, CtInfo, IPS_ASSURED, IPS_SEEN_REPLY};
+use crate::proto::handoff::{self, packet_fingerprint, Handoff, LoopbackRing, Mark, NfView};
+use crate::proto::l4proto::{self, L4Action, L4Proto, L4State, L4Verdict, Settings, Visit};
+use crate::proto::stat::Stat;
+use crate::proto::tuple::{
+    self, icmp_verdict, Dir, IcmpVerdict, Key, PacketBytes, Parsed, Tuple, IPPROTO_ICMP,
+    IPPROTO_ICMPV6, L3,
+};
+use core::ops::Deref;
+
+/// Unconfirmed entries older than this are reaped. A packet takes microseconds from the
+/// tracking to the confirm hook; only one queued to user space (NFQUEUE) waits longer, and one
+/// waiting longer than this finds no entry to confirm: the flow's next packet makes one.
+pub(crate) const UNCONFIRMED_MAX_AGE_SECS: u32 = 3;
+
+/// The netfilter hook point a packet is at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hook {
+    /// `NF_INET_PRE_ROUTING`.
+    PreRouting,
+    /// `NF_INET_LOCAL_IN`.
+    LocalIn,
+    /// `NF_INET_LOCAL_OUT`.
+    LocalOut,
+    /// `NF_INET_POST_ROUTING`.
+    PostRouting,
+}
+
+/// Which of the three conntrack hook functions runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HookRole {
+    /// `nf_conntrack_in`: PRE_ROUTING and LOCAL_OUT, at `NF_IP_PRI_CONNTRACK`.
+    Track,
+    /// Helpers: POST_ROUTING and LOCAL_IN, at `NF_IP_PRI_CONNTRACK_HELPER`.
+    Helper,
+    /// `nf_confirm`: POST_ROUTING and LOCAL_IN, at `NF_IP_PRI_CONNTRACK_CONFIRM`.
+    Confirm,
+}
+
+/// A hook's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// `NF_ACCEPT`.
+    Accept,
+    /// `NF_DROP`.
+    Drop,
+}
+
+/// Time as the pipeline reads it: once per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Clock {
+    /// `nfct_time_stamp`: the low 32 bits of jiffies.
+    pub(crate) now: u32,
+    /// Jiffies, full width.
+    pub(crate) jiffies: u64,
+    /// `HZ`.
+    pub(crate) hz: u32,
+}
+
+impl Clock {
+    /// The clock at `jiffies` with `hz` ticks per second.
+    pub(crate) fn at(jiffies: u64, hz: u32) -> Self {
+        Self {
+            // Truncation is the point: `nfct_time_stamp` is the low 32 bits.
+            now: jiffies as u32,
+            jiffies,
+            hz,
+        }
+    }
+}
+
+/// What a hook knows besides the packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HookCtx {
+    /// The hook point.
+    pub(crate) hook: Hook,
+    /// The family of the hook.
+    pub(crate) l3: L3,
+    /// Offset of the network header in the packet.
+    pub(crate) nhoff: usize,
+    /// Identifies the skb between the tracking and the confirm hook (its address).
+    pub(crate) cookie: usize,
+    /// The packet came in on a loopback device (PRE_ROUTING).
+    pub(crate) in_loopback: bool,
+    /// The packet goes out on a loopback device (POST_ROUTING).
+    pub(crate) out_loopback: bool,
+    /// The clock.
+    pub(crate) clock: Clock,
+}
+
+/// A packet as the pipeline sees it: its bytes, plus what needs the skb.
+pub(crate) trait Packet: PacketBytes {
+    /// Whether the transport checksum is right (`nf_checksum`, or `nf_checksum_partial`
+    /// over `len` bytes), as verified at `hook`.
+    fn l4_checksum_ok(
+        &self,
+        hook: Hook,
+        l3: L3,
+        dataoff: usize,
+        proto: u8,
+        len: Option<usize>,
+    ) -> bool;
+
+    /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::proto::handoff`]).
+    fn nf_view(&self) -> Option<NfView>;
+}
+
+/// What the pipeline reads and writes of an entry. Fields may be read racily by lookups:
+/// every value is a whole, maybe stale, value.
+pub(crate) trait Entry {
+    /// `IPS_*` bits.
+    fn status(&self) -> u32;
+    /// Sets `bits`; returns whether all of them were set already (`test_and_set_bit`).
+    fn set_status(&self, bits: u32) -> bool;
+    /// `ct->timeout`: relative while unconfirmed, absolute once confirmed.
+    fn timeout(&self) -> u32;
+    /// Stores `ct->timeout`.
+    fn set_timeout(&self, t: u32);
+    /// Direction `dir`'s tuple.
+    fn tuple(&self, dir: Dir) -> Option<Tuple>;
+    /// The cookie of the skb that made the entry (until confirmed).
+    fn cookie(&self) -> usize;
+    /// `nfct_time_stamp` when the entry was made.
+    fn created(&self) -> u32;
+}
+
+/// A new entry, as [`Conntrack::alloc`] makes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewEntry {
+    /// The original tuple's key.
+    pub(crate) orig: Key,
+    /// The reply tuple's key.
+    pub(crate) reply: Key,
+    /// Their raw hashes.
+    pub(crate) hash: [u32; 2],
+    /// The relative timeout.
+    pub(crate) timeout: u32,
+    /// `nfct_time_stamp` now.
+    pub(crate) now: u32,
+    /// The cookie of the packet's skb.
+    pub(crate) cookie: usize,
+    /// The tracker's state.
+    pub(crate) l4: L4State,
+}
+
+/// What a scan of the unconfirmed lists does with one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pick {
+    /// Not this one: go on.
+    Skip,
+    /// Take it off its list and hand it to the caller; the scan ends.
+    Take,
+    /// Take it off its list and drop it (it will never be confirmed); go on.
+    Reap,
+}
+
+/// What inserting an entry into the table came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Insert {
+    /// In the table.
+    Inserted,
+    /// An equal entry was there already and the new one was dropped (`clash_resolve`).
+    Merged,
+    /// Not inserted; the packet must be dropped (`insert_failed`).
+    Failed,
+    /// Not inserted: a chain was too long (`chaintoolong`, `insert_failed`).
+    ChainTooLong,
+}
+
+/// The table, its entries and the per-netns state the pipeline works on.
+pub(crate) trait Conntrack {
+    /// An entry.
+    type Entry: Entry;
+    /// A counted reference to an entry.
+    type Ref: Deref<Target = Self::Entry>;
+
+    /// The protocol settings of the netns.
+    fn settings(&self) -> &Settings;
+    /// Counts `n` events of `stat` on this CPU.
+    fn count(&self, stat: Stat, n: u32);
+    /// The raw hash of a tuple's key in this netns (`hash_conntrack_raw`).
+    fn hash(&self, key: &Key) -> u32;
+    /// `__nf_conntrack_find_get`: the confirmed entry with a tuple `key` (raw hash `hash`),
+    /// and which of its directions that is.
+    fn find(&self, key: &Key, hash: u32, now: u32) -> Option<(Self::Ref, Dir)>;
+    /// `nf_ct_delete`: takes the entry out of the table; false if someone else did.
+    fn kill(&self, entry: &Self::Ref) -> bool;
+    /// Runs `f` on the entry's tracker state with its lock held (`spin_lock_bh(&ct->lock)`).
+    fn with_l4<R>(&self, entry: &Self::Ref, f: impl FnOnce(&mut L4State) -> R) -> R;
+    /// Counts a new entry against the limit, making room if the table is full (early drop,
+    /// else the oldest unconfirmed entry); false if there is none.
+    fn reserve(&self, hash: u32, now: u32) -> bool;
+    /// Gives back what [`Self::reserve`] took, for an entry that was not made.
+    fn unreserve(&self);
+    /// A new entry (GFP_ATOMIC), counted by [`Self::reserve`] before.
+    fn alloc(&self, new: &NewEntry) -> Option<Self::Ref>;
+    /// Lists a new entry as unconfirmed, after reaping the listed entries `stale` says will
+    /// never be confirmed; returns how many were reaped.
+    fn list_unconfirmed(&self, entry: Self::Ref, stale: impl FnMut(&Self::Entry) -> bool) -> u32;
+    /// Whether an entry carrying `cookie` may be listed (false: certainly not).
+    fn may_hold_unconfirmed(&self, cookie: usize) -> bool;
+    /// Scans the unconfirmed lists until `pick` takes an entry; returns it and how many
+    /// entries `pick` reaped.
+    fn take_unconfirmed(&self, pick: impl FnMut(&Self::Entry) -> Pick) -> (Option<Self::Ref>, u32);
+    /// Gives an entry taken off its list another reply tuple (`nf_conntrack_alter_reply`).
+    fn set_reply(&self, entry: &Self::Ref, reply: &Key, hash: u32);
+    /// `__nf_conntrack_confirm`'s insertion; the table takes the reference when it keeps
+    /// the entry.
+    fn insert(&self, entry: Self::Ref, now: u32, allow_clash: bool) -> Insert;
+    /// Says the table is full (`table full, dropping packet`, rate-limited).
+    fn table_full(&self);
+    /// Makes sure unconfirmed entries get swept in `delay` jiffies.
+    fn kick_sweep(&self, delay: u32);
+    /// Runs `f` on this CPU's loopback ring.
+    fn with_loopback<R>(&self, f: impl FnOnce(&mut LoopbackRing) -> R) -> R;
+    /// After a tracker's verdict on a packet in state `ctinfo` (`len` bytes) of `entry`
+    /// (`None`: a first packet the tracker refused, which makes no entry): where 6.12
+    /// accounts the packet (`nf_ct_refresh_acct`), caches events (`IPCT_ASSURED`,
+    /// `IPCT_PROTOINFO`) and logs invalid packets. The module does none of these yet; the
+    /// host tests record them.
+    fn l4_action(&self, _entry: Option<&Self::Ref>, _ctinfo: CtInfo, _len: usize, _a: &L4Action) {}
+}
+
+/// Handles a packet at one of the module's hooks: counts it per hook, then tracks or
+/// confirms it. Packets are never dropped for being malformed: like nf_conntrack, they are
+/// counted as `invalid` and passed on.
+pub(crate) fn hook<C: Conntrack + ?Sized, P: Packet + ?Sized>(
+    ct: &C,
+    role: HookRole,
+    pkt: &P,
+    ctx: &HookCtx,
+) -> Verdict {
+    let stat = match (role, ctx.hook) {
+        (HookRole::Track, Hook::PreRouting) => Stat::InPreRouting,
+        (HookRole::Track, Hook::LocalOut) => Stat::InLocalOut,
+        (HookRole::Helper, Hook::PostRouting) => Stat::HelperPostRouting,
+        (HookRole::Helper, Hook::LocalIn) => Stat::HelperLocalIn,
+        (HookRole::Confirm, Hook::PostRouting) => Stat::ConfirmPostRouting,
+        (HookRole::Confirm, Hook::LocalIn) => Stat::ConfirmLocalIn,
+        // Not a registration of ours: leave the packet alone.
+        _ => return Verdict::Accept,
+    };
+    ct.count(stat, 1);
+    match role {
+        HookRole::Track => track(ct, pkt, ctx),
+        HookRole::Helper => Verdict::Accept,
+        HookRole::Confirm => confirm(ct, pkt, ctx),
+    }
+}
+
+fn parse<P: Packet + ?Sized>(pkt: &P, ctx: &HookCtx) -> Result<Parsed, tuple::ParseError> {
+    match ctx.l3 {
+        L3::Ipv4 => tuple::parse_ipv4(pkt, ctx.nhoff),
+        L3::Ipv6 => tuple::parse_ipv6(pkt, ctx.nhoff),
+    }
+}
+
+/// `nf_conntrack_in`.
+pub(crate) fn track<C: Conntrack + ?Sized, P: Packet + ?Sized>(
+    ct: &C,
+    pkt: &P,
+    ctx: &HookCtx,
+) -> Verdict {
+    // "Previously seen (loopback)? Ignore.": only what was tracked at LOCAL_OUT.
+    if ctx.hook == Hook::PreRouting && ctx.in_loopback {
+        let fp = packet_fingerprint(pkt, ctx.nhoff);
+        if ct.with_loopback(|r| r.take(Mark::Looped, ctx.cookie, fp)) {
+            return Verdict::Accept;
+        }
+    }
+    let (verdict, tracked) = track_packet(ct, pkt, ctx);
+    // nf_conntrack leaves an invalid packet without an entry: if it loops back, it is
+    // tracked again at PRE_ROUTING.
+    if ctx.hook == Hook::LocalOut && !tracked {
+        ct.with_loopback(|r| r.push(Mark::InvalidOut, ctx.cookie, 0));
+    }
+    verdict
+}
+
+const TRACKED: (Verdict, bool) = (Verdict::Accept, true);
+const INVALID: (Verdict, bool) = (Verdict::Accept, false);
+
+/// The work of [`track`]; also says whether the packet ends up with an entry (or untracked
+/// on purpose), as nf_conntrack's `skb->_nfct` would.
+fn track_packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
+    ct: &C,
+    pkt: &P,
+    ctx: &HookCtx,
+) -> (Verdict, bool) {
+    let Ok(parsed) = parse(pkt, ctx) else {
+        ct.count(Stat::Invalid, 1);
+        return INVALID;
+    };
+    let proto = parsed.tuple.proto;
+    if (ctx.l3 == L3::Ipv4 && proto == IPPROTO_ICMP)
+        || (ctx.l3 == L3::Ipv6 && proto == IPPROTO_ICMPV6)
+    {
+        if let Some(done) = handle_icmp(ct, pkt, &parsed, ctx) {
+            return done;
+        }
+    }
+    let run = Run {
+        ct,
+        pkt,
+        parsed: &parsed,
+        ctx,
+    };
+    // SCTP, DCCP and GRE have trackers of their own in 6.12, which the module does not have
+    // yet: their packets pass untracked.
+    l4proto::dispatch(proto, run).unwrap_or(TRACKED)
+}
+
+/// `nf_conntrack_handle_icmp`: errors relate to an entry or are counted, and some types are
+/// not tracked; `None` for the packets tracked like any other (requests and replies).
+fn handle_icmp<C: Conntrack + ?Sized, P: Packet + ?Sized>(
+    ct: &C,
+    pkt: &P,
+    parsed: &Parsed,
+    ctx: &HookCtx,
+) -> Option<(Verdict, bool)> {
+    let bad_sum = ctx.hook == Hook::PreRouting
+        && !pkt.l4_checksum_ok(ctx.hook, ctx.l3, parsed.dataoff, parsed.tuple.proto, None);
+    let verdict = if bad_sum {
+        IcmpVerdict::Invalid
+    } else {
+        icmp_verdict(pkt, ctx.nhoff, parsed)
+    };
+    match verdict {
+        IcmpVerdict::Track => None,
+        IcmpVerdict::Untracked => Some(TRACKED),
+        IcmpVerdict::Invalid => {
+            ct.count(Stat::IcmpError, 1);
+            Some(INVALID)
+        }
+        IcmpVerdict::Related(inner) => {
+            let key = inner.key();
+            let related = ct
+                .find(&key, ct.hash(&key), ctx.clock.now)
+                .and_then(|(entry, dir)| entry.tuple(dir))
+                .is_some_and(|t| t.dst == parsed.tuple.dst);
+            if related {
+                Some(TRACKED)
+            } else {
+                ct.count(Stat::IcmpError, 1);
+                Some(INVALID)
+            }
+        }
+    }
+}
+
+/// One packet through its tracker: [`Visit`]ed with the tracker of its protocol.
+struct Run<'a, C: ?Sized, P: ?Sized> {
+    ct: &'a C,
+    pkt: &'a P,
+    parsed: &'a Parsed,
+    ctx: &'a HookCtx,
+}
+
+impl<C: Conntrack + ?Sized, P: Packet + ?Sized> Visit for Run<'_, C, P> {
+    type Out = (Verdict, bool);
+
+    fn visit<L: L4Proto>(self) -> (Verdict, bool) {
+        let Run {
+            ct,
+            pkt,
+            parsed,
+            ctx,
+        } = self;
+        let Some(hdr) = L::error(pkt, parsed, ctx) else {
+            ct.count(Stat::Invalid, 1);
+            return INVALID;
+        };
+        let key = parsed.tuple.key();
+        let hash = ct.hash(&key);
+        let now = ctx.clock.now;
+        // `repeat:` of `nf_conntrack_in`: a SYN reopening a closed TCP connection kills the
+        // old entry and is looked up again, which makes a new one.
+        for _ in 0..2 {
+            let Some((entry, dir)) = ct.find(&key, hash, now) else {
+                return new_entry::<L, C, P>(ct, pkt, parsed, &hdr, hash, ctx);
+            };
+            let ctinfo = CtInfo::of_match(dir, entry.status());
+            let action = L::packet(ct, &entry, &hdr, ctinfo, ctx, ct.settings());
+            ct.l4_action(Some(&entry), ctinfo, pkt.len(), &action);
+            match action.verdict {
+                L4Verdict::Accept => {
+                    apply(&*entry, &action, now);
+                    if action.kill {
+                        ct.kill(&entry);
+                    }
+                    if ctinfo.sets_seen_reply() {
+                        entry.set_status(IPS_SEEN_REPLY);
+                    }
+                    return TRACKED;
+                }
+                L4Verdict::Invalid => {
+                    if let Some(t) = action.lowered_timeout {
+                        entry.set_timeout(t);
+                    }
+                    ct.count(Stat::Invalid, 1);
+                    return INVALID;
+                }
+                // Reopening: kill the old entry and look again; if it was dying, drop.
+                L4Verdict::Repeat if ct.kill(&entry) => {}
+                L4Verdict::Repeat => {
+                    ct.count(Stat::Invalid, 1);
+                    ct.count(Stat::Drop, 1);
+                    return (Verdict::Drop, false);
+                }
+            }
+        }
+        INVALID
+    }
+}
+
+/// Applies an accepted packet's refresh and assurance to its entry.
+fn apply<E: Entry + ?Sized>(entry: &E, action: &L4Action, now: u32) {
+    if let Some(t) = action
+        .refresh
+        .and_then(|extra| refreshed_timeout(entry.status(), now, extra))
+    {
+        entry.set_timeout(t);
+    }
+    if action.set_assured {
+        entry.set_status(IPS_ASSURED);
+    }
+}
+
+/// `init_conntrack` and the tracker's first look at the packet.
+fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
+    ct: &C,
+    pkt: &P,
+    parsed: &Parsed,
+    hdr: &L::Header,
+    hash: u32,
+    ctx: &HookCtx,
+) -> (Verdict, bool) {
+    let now = ctx.clock.now;
+    let Some(reply) = parsed.tuple.invert() else {
+        ct.count(Stat::Invalid, 1);
+        return INVALID;
+    };
+    // 6.12 allocates first and lets the tracker reject the new entry; asking first has the
+    // same outcome without the allocation.
+    let (l4, action) = L::new_conn(hdr, parsed, ctx, ct.settings());
+    if action.verdict != L4Verdict::Accept {
+        ct.l4_action(None, CtInfo::New, pkt.len(), &action);
+        ct.count(Stat::Invalid, 1);
+        return INVALID;
+    }
+    if !ct.reserve(hash, now) {
+        ct.table_full();
+        ct.count(Stat::Drop, 1);
+        return (Verdict::Drop, false);
+    }
+    let reply = reply.key();
+    let new = NewEntry {
+        orig: parsed.tuple.key(),
+        reply,
+        hash: [hash, ct.hash(&reply)],
+        timeout: action
+            .refresh
+            .and_then(|extra| refreshed_timeout(0, now, extra))
+            .unwrap_or(0),
+        now,
+        cookie: ctx.cookie,
+        l4,
+    };
+    let Some(entry) = ct.alloc(&new) else {
+        ct.unreserve();
+        ct.count(Stat::Drop, 1);
+        return (Verdict::Drop, false);
+    };
+    ct.l4_action(Some(&entry), CtInfo::New, pkt.len(), &action);
+    if action.set_assured {
+        entry.set_status(IPS_ASSURED);
+    }
+    let max_age = UNCONFIRMED_MAX_AGE_SECS.saturating_mul(ctx.clock.hz);
+    let reaped = ct.list_unconfirmed(entry, |old| {
+        old.cookie() == ctx.cookie || now.wrapping_sub(old.created()) > max_age
+    });
+    ct.count(Stat::UnconfirmedReaped, reaped);
+    // The sweep reaps it if its packet never comes (one atomic if already armed).
+    ct.kick_sweep(ctx.clock.hz);
+    TRACKED
+}
+
+/// `nf_confirm`: moves the entry this packet created from the unconfirmed list into the
+/// table, and remembers packets leaving on `lo`.
+pub(crate) fn confirm<C: Conntrack + ?Sized, P: Packet + ?Sized>(
+    ct: &C,
+    pkt: &P,
+    ctx: &HookCtx,
+) -> Verdict {
+    let verdict = confirm_entry(ct, pkt, ctx);
+    if verdict == Verdict::Accept && ctx.hook == Hook::PostRouting && ctx.out_loopback {
+        let fp = packet_fingerprint(pkt, ctx.nhoff);
+        ct.with_loopback(|r| {
+            if !r.take(Mark::InvalidOut, ctx.cookie, 0) {
+                r.push(Mark::Looped, ctx.cookie, fp);
+            }
+        });
+    }
+    verdict
+}
+
+fn confirm_entry<C: Conntrack + ?Sized, P: Packet + ?Sized>(
+    ct: &C,
+    pkt: &P,
+    ctx: &HookCtx,
+) -> Verdict {
+    if !ct.may_hold_unconfirmed(ctx.cookie) {
+        return Verdict::Accept;
+    }
+    // The packet is parsed again, and nf_conntrack's entry read, only if an entry carries
+    // its skb's cookie: most packets here belong to confirmed connections.
+    let mut now = None;
+    let mut nf = None;
+    let mut reply = None;
+    let (taken, reaped) = ct.take_unconfirmed(|e| {
+        if e.cookie() != ctx.cookie {
+            return Pick::Skip;
+        }
+        let Some(orig) = e.tuple(Dir::Original) else {
+            return Pick::Reap;
+        };
+        let now = now.get_or_insert_with(|| parse(pkt, ctx).ok().map(|p| p.tuple));
+        let nf = nf.get_or_insert_with(|| pkt.nf_view());
+        match handoff::handoff(&orig, now.as_ref(), nf.as_ref()) {
+            Handoff::Confirm { reply: r } => {
+                reply = r;
+                Pick::Take
+            }
+            Handoff::Orphan => Pick::Reap,
+        }
+    });
+    ct.count(Stat::UnconfirmedReaped, reaped);
+    let Some(entry) = taken else {
+        return Verdict::Accept;
+    };
+    if let Some(r) = reply {
+        if entry.tuple(Dir::Reply) != Some(r) {
+            let key = r.key();
+            ct.set_reply(&entry, &key, ct.hash(&key));
+        }
+    }
+    let allow_clash = entry
+        .tuple(Dir::Original)
+        .is_some_and(|t| l4proto::allow_clash(t.proto));
+    match ct.insert(entry, ctx.clock.now, allow_clash) {
+        Insert::Inserted => {
+            ct.count(Stat::Insert, 1);
+            Verdict::Accept
+        }
+        Insert::Merged => {
+            ct.count(Stat::ClashResolve, 1);
+            Verdict::Accept
+        }
+        Insert::Failed => {
+            ct.count(Stat::InsertFailed, 1);
+            ct.count(Stat::Drop, 1);
+            Verdict::Drop
+        }
+        Insert::ChainTooLong => {
+            ct.count(Stat::ChainTooLong, 1);
+            ct.count(Stat::InsertFailed, 1);
+            Verdict::Drop
+        }
+    }
+}
