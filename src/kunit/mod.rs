@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! KUnit test cases. The suites are declared in `kunit/rust_conntrack_kunit.c`; each case
+//! KUnit test cases. The suites are declared in `suites.c`; each case
 //! there calls the `rct_kunit_<name>` function of the same name here.
 //!
 //! These cover what only the kernel can run: tuples read from real skbs (linear and paged)

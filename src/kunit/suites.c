@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KUnit suites of rust_conntrack. Linux 6.12 has no #[kunit_tests] for Rust, so
- * the suites are declared here and every case is a Rust function (src/kunit.rs).
- * They run when the module loads; results go to the kernel log as KTAP.
+ * the suites are declared here and every case is a Rust function (mod.rs).
+ * They run when rust_conntrack_test.ko loads; results go to the kernel log as KTAP.
  */
 #include <kunit/test.h>
 
