@@ -10,9 +10,13 @@
 //! - per network namespace: the tracking hooks for IPv4 and IPv6 at nf_conntrack's
 //!   priorities (PRE_ROUTING and LOCAL_OUT at -200, helpers at 300 and confirm at `INT_MAX`
 //!   on POST_ROUTING and LOCAL_IN), with defragmentation enabled;
-//! - tuple extraction from every packet, with malformed packets counted as `invalid`;
-//! - `/proc/net/stat/rust_conntrack` with nf_conntrack's columns plus packets per hook, and
-//!   `/proc/net/rust_conntrack` in nf_conntrack's line format.
+//! - one hash table of `hlist_nulls` chains read under RCU, entries from a type-stable slab,
+//!   per-CPU unconfirmed lists, a collector, early drop;
+//! - trackers for TCP (state machine and windows), UDP, UDP-Lite, ICMP, ICMPv6 and any other
+//!   protocol generically; SCTP, DCCP and GRE pass untracked;
+//! - flows translated by nf_nat beside it, forwarded and local traffic, loopback;
+//! - `/proc/net/rust_conntrack` in nf_conntrack's line format and
+//!   `/proc/net/stat/rust_conntrack` with its columns plus packets per hook.
 //!
 //! Layout: `src/proto/` is the protocol layer, pure Rust with no kernel dependency that the
 //! host crate (`host/`) also builds for unit tests and fuzzing; `src/conntrack/` is the core,
