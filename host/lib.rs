@@ -35,9 +35,10 @@ mod proto_tests;
 #[cfg(test)]
 #[path = "tests/stat.rs"]
 mod stat_tests;
-#[cfg(test)]
-#[path = "tests/ct.rs"]
-mod tests_ct;
+// The host table the pipeline runs on in tests and in the fuzzer.
+#[cfg_attr(not(test), allow(dead_code))]
+#[path = "ct.rs"]
+mod host_ct;
 #[cfg(test)]
 #[path = "tests/tuple.rs"]
 mod tuple_tests;
@@ -105,6 +106,59 @@ pub fn fuzz_parse(data: &[u8]) {
         }
     }
     check_clock(data);
+    check_pipeline(data);
+}
+
+/// Invariants of the pipeline (`src/proto/pipeline.rs`) on `data` as a packet of either
+/// family, received twice and then sent from this host over `lo`: no panic, at most one entry
+/// per flow, every entry with both tuples and the first direction's tuple the packet's, no
+/// entry left unconfirmed once its packet passed the confirm hook.
+fn check_pipeline(data: &[u8]) {
+    use proto::pipeline::{self as pl, Entry, Hook, HookRole};
+    use proto::tuple::Dir;
+    for l3 in [L3::Ipv4, L3::Ipv6] {
+        let mut ct = host_ct::HostCt::default();
+        ct.max = 1 + word(data, 0) % 3;
+        let hz = 100 + word(data, 4) % 900;
+        let now = word(data, 8);
+        for i in 0..2 {
+            host_ct::receive(&ct, data, l3, now.wrapping_add(i * hz), hz);
+        }
+        let p = host_ct::Pkt {
+            bytes: data,
+            nf: None,
+        };
+        let cookie = 0x5a5a;
+        let out = host_ct::ctx(Hook::LocalOut, l3, cookie, now, hz);
+        pl::hook(&ct, HookRole::Track, &p, &out);
+        let mut post = host_ct::ctx(Hook::PostRouting, l3, cookie, now, hz);
+        post.out_loopback = true;
+        pl::hook(&ct, HookRole::Confirm, &p, &post);
+        let mut pre = host_ct::ctx(Hook::PreRouting, l3, cookie, now, hz);
+        pre.in_loopback = true;
+        pl::hook(&ct, HookRole::Track, &p, &pre);
+        let table = ct.table.borrow();
+        assert!(
+            table.len() <= 1,
+            "one packet, one flow: {} entries",
+            table.len()
+        );
+        assert!(
+            ct.unconfirmed.borrow().is_empty(),
+            "an entry left unconfirmed"
+        );
+        for e in table.iter() {
+            let (Some(orig), Some(reply)) = (e.tuple(Dir::Original), e.tuple(Dir::Reply)) else {
+                panic!("an entry without its tuples");
+            };
+            assert_eq!(orig.invert(), Some(reply));
+            let parsed = match l3 {
+                L3::Ipv4 => tuple::parse_ipv4(data, 0),
+                L3::Ipv6 => tuple::parse_ipv6(data, 0),
+            };
+            assert_eq!(parsed.map(|p| p.tuple).ok(), Some(orig));
+        }
+    }
 }
 
 /// Invariants of a parsed packet whose network header (of at least `min_hdr` bytes) starts

@@ -2,11 +2,12 @@
 
 //! Tests of the pipeline (`src/proto/pipeline.rs`) and the tracker registry
 //! (`src/proto/l4proto.rs`): real packets through `track` and `confirm` on a host table
-//! (`tests/ct.rs`), for what the module does around the trackers: UDP flows becoming streams,
+//! (`host/ct.rs`), for what the module does around the trackers: UDP flows becoming streams,
 //! ICMP errors related or counted, invalid packets counted and passed, the hand-off under
 //! NAT and to another flow at a reused address, loopback, the table limit, clashes.
 
-use crate::pkt::{self, echo, icmp, udp, Ipv4, A4, B4};
+use crate::host_ct::{ctx, l4_csum_ok, receive, HostCt, Pkt};
+use crate::pkt::{echo, icmp, udp, Ipv4, A4, B4};
 use crate::proto::conn::{Timeouts, IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY};
 use crate::proto::handoff::NfView;
 use crate::proto::l4proto::{self, L4State, Settings};
@@ -15,7 +16,6 @@ use crate::proto::proto_tcp::{TcpConn, TcpConntrack};
 use crate::proto::proto_udp::UdpState;
 use crate::proto::stat::Stat;
 use crate::proto::tuple::{self, Dir, Tuple, L3};
-use crate::tests_ct::{ctx, receive, HostCt, Pkt};
 
 const HZ: u32 = 250;
 const ACCEPT: (Verdict, Verdict) = (Verdict::Accept, Verdict::Accept);
@@ -324,9 +324,9 @@ fn registry_matches_6_12() {
 #[test]
 fn checksums_are_verified_for_real() {
     let p = udp4(A4, 5000, B4, 53);
-    assert!(pkt::l4_csum_ok(&p, false, 20, 17, None));
+    assert!(l4_csum_ok(&p, false, 20, 17, None));
     let mut bad = p.clone();
     bad[30] ^= 1;
-    assert!(!pkt::l4_csum_ok(&bad, false, 20, 17, None));
+    assert!(!l4_csum_ok(&bad, false, 20, 17, None));
     let _ = ct().settings();
 }

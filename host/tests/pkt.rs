@@ -458,36 +458,3 @@ pub(crate) fn gre(flags_ver: u16, proto: u16, rest: &[u8]) -> Vec<u8> {
     h.extend_from_slice(rest);
     h
 }
-
-/// Whether the transport checksum of an IP packet (network header at 0, IPv6 if `v6`) is
-/// right, over `len` bytes from `dataoff` (all of them if `None`), as `nf_checksum` and
-/// `nf_checksum_partial` verify it: ICMP has no pseudo header, every other protocol one with
-/// the addresses, the protocol and the transport length.
-pub(crate) fn l4_csum_ok(
-    p: &[u8],
-    v6: bool,
-    dataoff: usize,
-    proto: u8,
-    len: Option<usize>,
-) -> bool {
-    let Some(l4) = p.get(dataoff..) else {
-        return false;
-    };
-    let covered = match len {
-        Some(n) => match l4.get(..n) {
-            Some(c) => c,
-            None => return false,
-        },
-        None => l4,
-    };
-    let pseudo = if proto == 1 && !v6 {
-        0
-    } else {
-        let addrs = if v6 { p.get(8..40) } else { p.get(12..20) };
-        let Some(addrs) = addrs else {
-            return false;
-        };
-        sum16(0, addrs) + u32::from(proto) + l4.len() as u32
-    };
-    fold(sum16(pseudo, covered)) == 0
-}

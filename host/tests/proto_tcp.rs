@@ -10,8 +10,9 @@
 //! [`Sim`] sends real packets between two endpoints through the module's own pipeline
 //! (`src/proto/pipeline.rs`: lookup, new entries confirmed as they arrive, the tracker's
 //! action applied as `nf_conntrack_in` does, `IPS_SEEN_REPLY`, expiry, and `-NF_REPEAT`, a
-//! kill then a new entry from the same packet) on a host table (`tests/ct.rs`).
+//! kill then a new entry from the same packet) on a host table (`host/ct.rs`).
 
+use crate::host_ct::{receive, HostCt, HostEntry, Seen};
 use crate::pkt::{tcpopt, Ipv4, Ipv6, Tcp, A4, A6, ACK, B4, B6, CWR, ECE, FIN, PSH, RST, SYN, URG};
 use crate::proto::conn::*;
 use crate::proto::l4proto::{L4Action, L4State, L4Verdict, Settings};
@@ -20,7 +21,6 @@ use crate::proto::proto_tcp::*;
 use crate::proto::proto_udp::Checksum;
 use crate::proto::stat::Stat;
 use crate::proto::tuple::{self, Addr, Dir, L3};
-use crate::tests_ct::{receive, HostCt, HostEntry, Seen};
 use std::rc::Rc;
 
 /// The reference kernel's HZ.

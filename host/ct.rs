@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A table for the pipeline on the host: [`HostCt`] implements
-//! [`crate::proto::pipeline::Conntrack`] with plain collections, so that host tests run the
-//! module's own `track` and `confirm` (`src/proto/pipeline.rs`) on real packets and look at
-//! the entries they leave. The module runs the same functions on its hash table.
+//! [`crate::proto::pipeline::Conntrack`] with plain collections, so that host tests (and the
+//! fuzzer) run the module's own `track` and `confirm` (`src/proto/pipeline.rs`) on real
+//! packets and look at the entries they leave. The module runs the same functions on its
+//! hash table.
 
-use crate::pkt;
 use crate::proto::conn::{confirmed_timeout, is_expired, CtInfo, IPS_CONFIRMED, IPS_DYING};
 use crate::proto::handoff::{LoopbackRing, NfView};
 use crate::proto::l4proto::{L4Action, L4State, Settings};
@@ -327,12 +327,59 @@ impl Packet for Pkt<'_> {
         proto: u8,
         len: Option<usize>,
     ) -> bool {
-        pkt::l4_csum_ok(self.bytes, l3 == L3::Ipv6, dataoff, proto, len)
+        l4_csum_ok(self.bytes, l3 == L3::Ipv6, dataoff, proto, len)
     }
 
     fn nf_view(&self) -> Option<NfView> {
         self.nf
     }
+}
+
+/// One's complement sum of `data` as big-endian 16-bit words, added to `sum`.
+fn sum16(mut sum: u64, data: &[u8]) -> u64 {
+    for pair in data.chunks(2) {
+        let hi = u64::from(pair[0]) << 8;
+        let lo = pair.get(1).copied().map_or(0, u64::from);
+        sum += hi | lo;
+    }
+    sum
+}
+
+/// Whether the transport checksum of an IP packet (network header at 0, IPv6 if `v6`) is
+/// right, over `len` bytes from `dataoff` (all of them if `None`), as `nf_checksum` and
+/// `nf_checksum_partial` verify it: ICMP has no pseudo header, every other protocol one with
+/// the addresses, the protocol and the transport length.
+pub(crate) fn l4_csum_ok(
+    p: &[u8],
+    v6: bool,
+    dataoff: usize,
+    proto: u8,
+    len: Option<usize>,
+) -> bool {
+    let Some(l4) = p.get(dataoff..) else {
+        return false;
+    };
+    let covered = match len {
+        Some(n) => match l4.get(..n) {
+            Some(c) => c,
+            None => return false,
+        },
+        None => l4,
+    };
+    let pseudo = if proto == 1 && !v6 {
+        0
+    } else {
+        let addrs = if v6 { p.get(8..40) } else { p.get(12..20) };
+        let Some(addrs) = addrs else {
+            return false;
+        };
+        sum16(0, addrs) + u64::from(proto) + l4.len() as u64
+    };
+    let mut sum = sum16(pseudo, covered);
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum == 0xffff
 }
 
 /// A hook context for `hook` at `now` (`HZ` `hz`), the packet's skb at address `cookie`.
