@@ -43,12 +43,16 @@ impl<T: Sync + 'static> GlobalSlot<T> {
     /// Publishes `value` (release): readers see it whole. `EBUSY` if something is published.
     pub(crate) fn publish(&'static self, value: KBox<T>) -> Result<Published<T>> {
         let raw = KBox::into_raw(value);
-        if let Err(_) = self.ptr.compare_exchange(
-            core::ptr::null_mut(),
-            raw,
-            Ordering::Release,
-            Ordering::Relaxed,
-        ) {
+        if self
+            .ptr
+            .compare_exchange(
+                core::ptr::null_mut(),
+                raw,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
             // SAFETY: From `KBox::into_raw` just above, not published.
             drop(unsafe { KBox::from_raw(raw) });
             return Err(EBUSY);
