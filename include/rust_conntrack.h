@@ -59,16 +59,9 @@ void rct_this_cpu_inc_u32(u32 __percpu *ptr);
 /* The netns of a hook invocation. */
 struct net *rct_hook_state_net(const struct nf_hook_state *state);
 
-/* RCU and hlist_nulls, as used by the connection table. */
+/* RCU read-side sections (the hlist_nulls operations are in Rust, src/sys/hlist_nulls.rs). */
 void rct_rcu_read_lock(void);
 void rct_rcu_read_unlock(void);
-void rct_hnulls_init(struct hlist_nulls_head *head, unsigned long nulls);
-struct hlist_nulls_node *rct_hnulls_first_rcu(struct hlist_nulls_head *head);
-struct hlist_nulls_node *rct_hnulls_next_rcu(struct hlist_nulls_node *node);
-bool rct_is_a_nulls(const struct hlist_nulls_node *node);
-unsigned long rct_get_nulls_value(const struct hlist_nulls_node *node);
-void rct_hnulls_add_head_rcu(struct hlist_nulls_node *node, struct hlist_nulls_head *head);
-void rct_hnulls_del_rcu(struct hlist_nulls_node *node);
 
 /* The hash table: buckets, striped bucket locks (as nf_conntrack_locks), hashing. */
 #define RCT_LOCKS 1024
@@ -76,14 +69,12 @@ struct hlist_nulls_head *rct_alloc_hashtable(unsigned int size);
 void rct_free_hashtable(struct hlist_nulls_head *table);
 unsigned int rct_htable_size_param(void);
 unsigned long rct_totalram_pages(void);
-void rct_locks_init(void);
-void rct_lock_bucket(unsigned int bucket);
-void rct_unlock_bucket(unsigned int bucket);
+/* Initialises the bucket locks and the hash key, the first time only. Process context. */
+void rct_tables_init_once(void);
 void rct_double_lock(unsigned int h1, unsigned int h2);
 void rct_double_unlock(unsigned int h1, unsigned int h2);
 void rct_local_bh_disable(void);
 void rct_local_bh_enable(void);
-void rct_hash_init(void);
 u32 rct_hash(const void *key, unsigned int len, u32 zone, const struct net *net);
 
 /* Per-CPU unconfirmed lists: a lock and a list per CPU. */
@@ -99,15 +90,15 @@ void rct_pcpu_list_lock(struct rct_pcpu_list *list);
 void rct_pcpu_list_unlock(struct rct_pcpu_list *list);
 
 /* Entries come from a slab cache of their own, SLAB_TYPESAFE_BY_RCU like nf_conn's. */
-struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align);
+struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align,
+				    void (*ctor)(void *));
 void *rct_cache_alloc(struct kmem_cache *cache);
 void rct_cache_free(struct kmem_cache *cache, void *obj);
 unsigned int rct_cache_object_size(struct kmem_cache *cache);
 
-/* The per-entry lock (ct->lock), taken with bottom halves disabled. */
-void rct_entry_lock_init(spinlock_t *lock);
-void rct_entry_lock(spinlock_t *lock);
-void rct_entry_unlock(spinlock_t *lock);
+/* Spinlocks taken with bottom halves disabled (the per-entry lock, ct->lock). */
+void rct_spin_lock_bh(spinlock_t *lock);
+void rct_spin_unlock_bh(spinlock_t *lock);
 
 /* Time and scheduling. */
 u32 rct_jiffies32(void);
@@ -118,9 +109,8 @@ unsigned int rct_hz(void);
 void rct_cond_resched(void);
 void rct_sleep_jiffies(unsigned long j);
 
-/* The garbage collector's deferred work; Rust's rct_gc_run returns the next delay. */
-unsigned long rct_gc_run(void);
-void rct_gc_start(void);
+/* The garbage collector's deferred work: run(ctx) returns the next delay. -EBUSY if started. */
+int rct_gc_start(void *ctx, unsigned long (*run)(void *ctx));
 void rct_gc_stop(void);
 
 /* Transport checksums, verified as nf_conntrack does (len 0: the whole packet). */

@@ -2,24 +2,25 @@
 
 //! Connection entries (`struct nf_conn`) and references to them.
 //!
-//! An entry holds one [`TupleHash`] per direction, each linking it into the hash chain of
-//! that direction's tuple, as `nf_conn.tuplehash[]` does. Entries come from a
-//! `SLAB_TYPESAFE_BY_RCU` cache: a lockless reader may meet an entry that was freed and
-//! reused meanwhile, so every field is an atomic (a racy read is a valid, maybe stale,
-//! value) and readers re-check the key after taking a reference, as
-//! `__nf_conntrack_find_get` does.
+//! An entry holds one [`TupleHash`] per direction and a chain link per direction, linking it
+//! into the hash chain of that direction's tuple, as `nf_conn.tuplehash[]` does. Entries come
+//! from a `SLAB_TYPESAFE_BY_RCU` cache ([`TypesafeCache`]): a lockless reader may meet an
+//! entry that was freed and reused meanwhile, so every field it reads is an atomic (a racy
+//! read is a valid, maybe stale, value) and readers re-check the key after taking a
+//! reference, as `__nf_conntrack_find_get` does.
 
 use crate::conntrack::net::NetState;
 use crate::proto::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
 use crate::proto::l4proto::L4State;
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN};
-use crate::sys::bindings;
-use crate::sys::slab::KmemCache;
-use core::cell::UnsafeCell;
-use core::ptr::NonNull;
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use core::sync::atomic::{fence, AtomicPtr, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
-use kernel::types::Opaque;
+use crate::sys::hlist_nulls::Link;
+use crate::sys::netns::StateRef;
+use crate::sys::refcount::{ARef, Refcount};
+use crate::sys::slab::{CtorToken, Released, Typesafe, TypesafeCache};
+use crate::sys::sync::{new_spinlock_bh, SpinLockBh};
+use core::sync::atomic::Ordering::{Acquire, Relaxed};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
+use kernel::prelude::*;
 
 const KEY_WORDS: usize = KEY_LEN / 8;
 const _: () = assert!(KEY_LEN % 8 == 0);
@@ -30,19 +31,20 @@ const DIR_BYTE: usize = KEY_LEN - 1;
 /// The last key word without its last byte, the direction.
 const LAST_WORD_MASK: u64 = u64::from_ne_bytes([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0]);
 
-/// One direction of an entry: its chain link and its tuple's key.
-///
-/// # Invariants
-///
-/// `node` is the first field, so a pointer to it is a pointer to the `TupleHash`; the key's
-/// last byte is the index of this `TupleHash` in its entry's `tuplehash` array.
+/// One direction of an entry: its tuple's key. The key's last byte is the index of this
+/// `TupleHash` in its entry's `tuplehash` array.
 #[repr(C)]
 pub(crate) struct TupleHash {
-    node: Opaque<bindings::hlist_nulls_node>,
     key: [AtomicU64; KEY_WORDS],
 }
 
 impl TupleHash {
+    const fn new() -> Self {
+        Self {
+            key: [const { AtomicU64::new(0) }; KEY_WORDS],
+        }
+    }
+
     fn store_key(&self, key: &Key, dir: Dir) {
         let mut k = *key;
         k[DIR_BYTE] = dir as u8;
@@ -93,65 +95,21 @@ impl TupleHash {
         k[DIR_BYTE] = 0;
         Tuple::from_key(&k)
     }
-
-    /// Which direction of its entry this is.
-    pub(crate) fn dir(&self) -> Dir {
-        let [.., dir] = self.key[KEY_WORDS - 1].load(Relaxed).to_ne_bytes();
-        if dir == Dir::Reply as u8 {
-            Dir::Reply
-        } else {
-            Dir::Original
-        }
-    }
-
-    pub(crate) fn node(&self) -> *mut bindings::hlist_nulls_node {
-        self.node.get()
-    }
-
-    /// The `TupleHash` a chain node belongs to.
-    ///
-    /// # Safety
-    ///
-    /// `node` must be the `node` of a `TupleHash` inside an entry of the entry cache, and the
-    /// caller must be in an RCU read-side section or hold the chain's lock.
-    pub(crate) unsafe fn from_node<'a>(node: NonNull<bindings::hlist_nulls_node>) -> &'a Self {
-        // SAFETY: `node` is the first field of a `TupleHash` (type invariant), in type-stable
-        // memory for the duration of the caller's section.
-        unsafe { &*node.as_ptr().cast::<Self>() }
-    }
-
-    /// The entry this direction belongs to, as `nf_ct_tuplehash_to_ctrack`.
-    pub(crate) fn conn(&self) -> &Conn {
-        let offset = match self.dir() {
-            Dir::Original => 0,
-            Dir::Reply => core::mem::size_of::<TupleHash>(),
-        };
-        // CAST: `self` is `tuplehash[dir]` of a `Conn` (type invariant), and `tuplehash` is
-        // the first field of `Conn`; a racy direction read from a recycled entry still
-        // yields one of the two `TupleHash`es of a `Conn`, whose key check then fails.
-        let conn = (self as *const Self)
-            .cast::<u8>()
-            .wrapping_sub(offset)
-            .cast::<Conn>();
-        // SAFETY: See the CAST above: `conn` is an entry of the entry cache, type-stable
-        // memory for at least as long as `self` is borrowed.
-        unsafe { &*conn }
-    }
 }
 
 /// A tracked connection, `struct nf_conn`.
 ///
-/// # Invariants
-///
-/// Lives in memory from [`EntryCache`]. While `refcount` is non-zero the entry is owned by
-/// its holders: the table (or an unconfirmed list) holds one reference, and every
-/// [`ConnRef`] one more. Fields are written only by the creator before the entry is
-/// published, or by holders of a reference (timeouts, status bits, protocol state).
-/// `l4` is accessed only with `lock` held, by holders of a reference (or by the creator).
+/// Lives in [`EntryCache`]. While `refcount` is non-zero the entry is owned by its holders:
+/// the table (or an unconfirmed list) holds one reference, and every [`ConnRef`] one more.
+/// Fields are written only by the creator before the entry is published, or by holders of a
+/// reference (timeouts, status bits, protocol state).
+#[pin_data]
 #[repr(C)]
 pub(crate) struct Conn {
+    /// The chain links of the original and the reply direction (`tuplehash[].hnnode`).
+    links: [Link; 2],
     tuplehash: [TupleHash; 2],
-    refcount: AtomicU32,
+    refcount: Refcount,
     /// `IPS_*` bits.
     status: AtomicU32,
     /// Jiffies: relative while unconfirmed, absolute once confirmed (as `ct->timeout`).
@@ -164,11 +122,47 @@ pub(crate) struct Conn {
     zone: AtomicU16,
     /// Address of the skb that created the entry, until confirmed (see `conntrack`).
     cookie: AtomicUsize,
-    owner: AtomicPtr<NetState>,
-    /// `ct->lock`: guards `l4`.
-    lock: Opaque<bindings::spinlock_t>,
-    /// The tracker's state (`ct->proto`).
-    l4: UnsafeCell<L4State>,
+    owner: StateRef,
+    /// The tracker's state (`ct->proto`) under the entry's lock (`ct->lock`).
+    #[pin]
+    l4: SpinLockBh<L4State>,
+}
+
+crate::typesafe_object!(Conn, refcount: refcount, links: links);
+
+impl Typesafe for Conn {
+    const NAME: &'static CStr = kernel::c_str!("rust_conntrack");
+
+    fn init(token: &CtorToken) -> impl PinInit<Self> + '_ {
+        pin_init!(Conn {
+            links: [Link::new(), Link::new()],
+            tuplehash: [TupleHash::new(), TupleHash::new()],
+            refcount: Refcount::new_in_ctor(token),
+            status: AtomicU32::new(0),
+            timeout: AtomicU32::new(0),
+            mark: AtomicU32::new(0),
+            hash: [AtomicU32::new(0), AtomicU32::new(0)],
+            created: AtomicU32::new(0),
+            zone: AtomicU16::new(0),
+            cookie: AtomicUsize::new(0),
+            owner: StateRef::none(),
+            l4 <- new_spinlock_bh(L4State::None, kernel::c_str!("rust_conntrack.entry")),
+        })
+    }
+
+    /// The last reference is gone (`nf_ct_put`): back to the cache, through its netns state,
+    /// which counts it until then.
+    fn release(conn: Released<Self>) {
+        StateRef::release_with(
+            conn,
+            |c| &c.owner,
+            |conn, owner| {
+                if let Some(owner) = owner {
+                    owner.entry_freed(conn);
+                }
+            },
+        )
+    }
 }
 
 /// What an entry starts with.
@@ -200,7 +194,7 @@ impl Conn {
     }
 
     pub(crate) fn owned_by(&self, owner: &NetState) -> bool {
-        core::ptr::eq(self.owner.load(Relaxed), owner)
+        self.owner.is(owner)
     }
 
     pub(crate) fn status(&self) -> u32 {
@@ -273,52 +267,27 @@ impl Conn {
     /// Runs `f` on the tracker's state with the entry's lock held (`spin_lock_bh(&ct->lock)`).
     /// Lock order: a bucket lock may be held when this is called, never the reverse.
     pub(crate) fn with_l4<R>(&self, f: impl FnOnce(&mut L4State) -> R) -> R {
-        // SAFETY: The lock was initialised at allocation; the caller holds a reference.
-        unsafe { bindings::rct_entry_lock(self.lock.get()) };
-        // SAFETY: `l4` is only accessed with `lock` held (type invariant), which we hold.
-        let r = f(unsafe { &mut *self.l4.get() });
-        // SAFETY: Locked above.
-        unsafe { bindings::rct_entry_unlock(self.lock.get()) };
-        r
+        f(&mut self.l4.lock())
     }
 
     pub(crate) fn refcount(&self) -> u32 {
-        self.refcount.load(Relaxed)
+        self.refcount.read()
     }
 
     /// Takes a reference unless the entry is being freed (`refcount_inc_not_zero`). On
     /// success the caller must re-check what it looked the entry up by: the slab may have
     /// reused it for another connection.
     pub(crate) fn try_get(&self) -> Option<ConnRef> {
-        let mut n = self.refcount.load(Relaxed);
-        loop {
-            if n == 0 {
-                return None;
-            }
-            // Acquire on success: fields read afterwards are the current owner's
-            // (`smp_acquire__after_ctrl_dep`).
-            match self
-                .refcount
-                .compare_exchange_weak(n, n.wrapping_add(1), Acquire, Relaxed)
-            {
-                // INVARIANT: a reference was just taken.
-                Ok(_) => return Some(ConnRef(NonNull::from(self))),
-                Err(cur) => n = cur,
-            }
-        }
+        ARef::try_get(self)
     }
 }
 
 /// The slab cache of entries.
-pub(crate) struct EntryCache(KmemCache);
+pub(crate) struct EntryCache(TypesafeCache<Conn>);
 
 impl EntryCache {
     pub(crate) fn new() -> kernel::error::Result<Self> {
-        Ok(Self(KmemCache::new(
-            kernel::c_str!("rust_conntrack"),
-            core::mem::size_of::<Conn>(),
-            core::mem::align_of::<Conn>(),
-        )?))
+        Ok(Self(TypesafeCache::new()?))
     }
 
     /// The slab's object size for one entry.
@@ -326,102 +295,32 @@ impl EntryCache {
         self.0.object_size()
     }
 
-    /// Returns an entry to the cache.
-    ///
-    /// # Safety
-    ///
-    /// `conn` is an entry of this cache whose last reference is gone.
-    pub(crate) unsafe fn free(&self, conn: NonNull<u8>) {
-        // SAFETY: Guaranteed by the caller.
-        unsafe { self.0.free(conn) };
+    /// Returns an entry whose last reference is gone to the cache.
+    pub(crate) fn free(&self, conn: Released<Conn>) {
+        self.0.free(conn);
     }
 
     /// A new entry holding one reference, which the caller owns (GFP_ATOMIC).
     pub(crate) fn alloc(&self, init: &ConnInit<'_>) -> Option<ConnRef> {
-        let conn = self.0.alloc()?.cast::<Conn>();
-        // Lockless readers may still see the object from its previous life: they only use
-        // atomic fields, and cannot take a reference while `refcount` is 0, which it is from
-        // its last `put` (a never-used object has no readers at all).
-        // SAFETY: `conn` is a suitably sized and aligned object of the entry cache.
-        let c = unsafe { &*conn.as_ptr() };
-        c.refcount.store(0, Relaxed);
-        c.tuplehash[0].store_key(init.orig, Dir::Original);
-        c.tuplehash[1].store_key(init.reply, Dir::Reply);
-        c.status.store(0, Relaxed);
-        c.timeout.store(init.timeout, Relaxed);
-        c.mark.store(0, Relaxed);
-        c.hash[0].store(init.hash[0], Relaxed);
-        c.hash[1].store(init.hash[1], Relaxed);
-        c.created.store(init.now, Relaxed);
-        c.zone.store(0, Relaxed);
-        c.cookie.store(init.cookie, Relaxed);
-        c.owner
-            .store((init.owner as *const NetState).cast_mut(), Relaxed);
-        // SAFETY: Nobody takes the lock of an entry without a reference, and there is none
-        // yet: initialising it again on reuse is fine.
-        unsafe { bindings::rct_entry_lock_init(c.lock.get()) };
-        // SAFETY: As above, nobody else accesses `l4` before the reference is published.
-        unsafe { *c.l4.get() = init.l4 };
-        // Publish the fields before the reference that lets readers use them.
-        c.refcount.store(1, Release);
-        // INVARIANT: the caller owns the only reference.
-        Some(ConnRef(conn))
+        // Lockless readers may still see the object from its previous life: they only read
+        // atomic fields, and cannot take a reference before `alloc` publishes it.
+        self.0.alloc(|c| {
+            c.tuplehash[0].store_key(init.orig, Dir::Original);
+            c.tuplehash[1].store_key(init.reply, Dir::Reply);
+            c.status.store(0, Relaxed);
+            c.timeout.store(init.timeout, Relaxed);
+            c.mark.store(0, Relaxed);
+            c.hash[0].store(init.hash[0], Relaxed);
+            c.hash[1].store(init.hash[1], Relaxed);
+            c.created.store(init.now, Relaxed);
+            c.zone.store(0, Relaxed);
+            c.cookie.store(init.cookie, Relaxed);
+            c.owner.set(init.owner);
+            *c.l4.lock() = init.l4;
+        })
     }
 }
 
 /// A counted reference to an entry, dropped with `nf_ct_put` semantics: the last one frees
 /// the entry.
-///
-/// # Invariants
-///
-/// The reference was counted in the entry's `refcount`.
-pub(crate) struct ConnRef(NonNull<Conn>);
-
-// SAFETY: Entries are shared between CPUs through atomics only.
-unsafe impl Send for ConnRef {}
-// SAFETY: As above.
-unsafe impl Sync for ConnRef {}
-
-impl ConnRef {
-    /// Gives up the reference without dropping it; [`ConnRef::from_raw`] takes it back.
-    pub(crate) fn into_raw(self) -> NonNull<Conn> {
-        let p = self.0;
-        core::mem::forget(self);
-        p
-    }
-
-    /// Takes back a reference given up by [`ConnRef::into_raw`].
-    ///
-    /// # Safety
-    ///
-    /// `conn` must come from `into_raw`, and each such reference be taken back once.
-    pub(crate) unsafe fn from_raw(conn: NonNull<Conn>) -> Self {
-        // INVARIANT: the reference given up by `into_raw` is taken over.
-        Self(conn)
-    }
-}
-
-impl core::ops::Deref for ConnRef {
-    type Target = Conn;
-
-    fn deref(&self) -> &Conn {
-        // SAFETY: The reference keeps the entry alive (type invariant).
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl Drop for ConnRef {
-    fn drop(&mut self) {
-        if self.refcount.fetch_sub(1, Release) != 1 {
-            return;
-        }
-        // The last reference: see every holder's writes before the entry goes.
-        fence(Acquire);
-        let owner = self.owner.load(Relaxed);
-        // SAFETY: An entry's netns state outlives its entries: the netns' exit waits until
-        // its entry count drops to zero, which happens only below.
-        if let Some(owner) = unsafe { owner.as_ref() } {
-            owner.entry_freed(self.0.cast());
-        }
-    }
-}
+pub(crate) type ConnRef = ARef<Conn>;

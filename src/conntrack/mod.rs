@@ -14,13 +14,11 @@
 //! | `unconfirmed` | new entries waiting for their confirm hook | the per-CPU `pcpu_lists` of 6.0 and earlier |
 #![deny(unsafe_code)]
 
-#[allow(unsafe_code)] // Moving to the wrapper layer.
 pub(crate) mod entry;
+pub(crate) mod gc;
 #[allow(unsafe_code)] // Moving to the wrapper layer.
 pub(crate) mod net;
-#[allow(unsafe_code)] // Moving to the wrapper layer.
 pub(crate) mod table;
-#[allow(unsafe_code)] // Moving to the wrapper layer.
 pub(crate) mod unconfirmed;
 
 use kernel::prelude::*;

@@ -25,8 +25,8 @@ use crate::sys::netfilter::{Defrag, HookRegistration};
 use crate::sys::netns::{Net, NetHandle};
 use crate::sys::percpu::{PerCpuBh, PerCpuCounters};
 use crate::sys::proc::ProcEntry;
+use crate::sys::slab::Released;
 use core::fmt;
-use core::ptr::NonNull;
 use core::sync::atomic::{
     AtomicU32,
     Ordering::{Acquire, Relaxed, Release},
@@ -122,10 +122,9 @@ impl NetState {
     }
 
     /// Called by the last reference of an entry of this netns: returns it to the cache.
-    pub(crate) fn entry_freed(&self, conn: NonNull<u8>) {
+    pub(crate) fn entry_freed(&self, conn: Released<Conn>) {
         if let Some(g) = global() {
-            // SAFETY: The entry came from this cache and nothing references it any more.
-            unsafe { g.cache.free(conn) };
+            g.cache.free(conn);
         }
         // Last: after this the netns state may go away (see `Drop`).
         self.count.fetch_sub(1, Release);

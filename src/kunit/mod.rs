@@ -929,11 +929,12 @@ unsafe extern "C" fn rct_kunit_nulls_restart(test: *mut bindings::kunit) {
     let mut moved = false;
     let found = table.find_observed(&ct, &key, entry.hash(Dir::Original), 800, |th| {
         if !moved && core::ptr::eq(th, orig) {
-            moved = true;
-            table.move_for_test(th, other);
+            moved = table.move_for_test(&entry, Dir::Original, bucket, other);
         }
     });
     expect!(t, moved);
+    // Back where its hash puts it, so that it can be deleted.
+    expect!(t, table.move_for_test(&entry, Dir::Original, other, bucket));
     expect!(t, found.is_none());
     expect_eq!(
         t,

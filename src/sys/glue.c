@@ -7,6 +7,7 @@
 #include <rust_conntrack.h>
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
+#include <linux/mutex.h>
 #include <linux/random.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -219,41 +220,6 @@ void rct_rcu_read_unlock(void)
 	rcu_read_unlock();
 }
 
-void rct_hnulls_init(struct hlist_nulls_head *head, unsigned long nulls)
-{
-	INIT_HLIST_NULLS_HEAD(head, nulls);
-}
-
-struct hlist_nulls_node *rct_hnulls_first_rcu(struct hlist_nulls_head *head)
-{
-	return rcu_dereference_raw(hlist_nulls_first_rcu(head));
-}
-
-struct hlist_nulls_node *rct_hnulls_next_rcu(struct hlist_nulls_node *node)
-{
-	return rcu_dereference_raw(hlist_nulls_next_rcu(node));
-}
-
-bool rct_is_a_nulls(const struct hlist_nulls_node *node)
-{
-	return is_a_nulls(node);
-}
-
-unsigned long rct_get_nulls_value(const struct hlist_nulls_node *node)
-{
-	return get_nulls_value(node);
-}
-
-void rct_hnulls_add_head_rcu(struct hlist_nulls_node *node, struct hlist_nulls_head *head)
-{
-	hlist_nulls_add_head_rcu(node, head);
-}
-
-void rct_hnulls_del_rcu(struct hlist_nulls_node *node)
-{
-	hlist_nulls_del_rcu(node);
-}
-
 /* Like nf_conntrack's hashsize: 0 picks the size from the memory size. */
 static unsigned int rct_hashsize;
 module_param_named(hashsize, rct_hashsize, uint, 0400);
@@ -290,24 +256,23 @@ void rct_free_hashtable(struct hlist_nulls_head *table)
 }
 
 static spinlock_t rct_locks[RCT_LOCKS];
+static siphash_aligned_key_t rct_hash_rnd;
 
-void rct_locks_init(void)
+/* As nf_conntrack_init_start: before the first table, the locks and the hash key. */
+void rct_tables_init_once(void)
 {
+	static DEFINE_MUTEX(init_mutex);
+	static bool done;
 	unsigned int i;
 
-	for (i = 0; i < RCT_LOCKS; i++)
-		spin_lock_init(&rct_locks[i]);
-}
-
-/* Bucket locks are taken with BHs disabled by the caller (rct_local_bh_disable). */
-void rct_lock_bucket(unsigned int bucket)
-{
-	spin_lock(&rct_locks[bucket % RCT_LOCKS]);
-}
-
-void rct_unlock_bucket(unsigned int bucket)
-{
-	spin_unlock(&rct_locks[bucket % RCT_LOCKS]);
+	mutex_lock(&init_mutex);
+	if (!done) {
+		for (i = 0; i < RCT_LOCKS; i++)
+			spin_lock_init(&rct_locks[i]);
+		get_random_bytes(&rct_hash_rnd, sizeof(rct_hash_rnd));
+		done = true;
+	}
+	mutex_unlock(&init_mutex);
 }
 
 /* nf_conntrack_double_lock: the lower lock first, so two CPUs never wait on each other. */
@@ -342,13 +307,6 @@ void rct_local_bh_disable(void)
 void rct_local_bh_enable(void)
 {
 	local_bh_enable();
-}
-
-static siphash_aligned_key_t rct_hash_rnd;
-
-void rct_hash_init(void)
-{
-	get_random_bytes(&rct_hash_rnd, sizeof(rct_hash_rnd));
 }
 
 /* hash_conntrack_raw: a keyed hash of the tuple, salted with the zone and the netns. */
@@ -394,10 +352,11 @@ void rct_pcpu_list_unlock(struct rct_pcpu_list *list)
 	spin_unlock_bh(&list->lock);
 }
 
-struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align)
+struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align,
+				    void (*ctor)(void *))
 {
 	return kmem_cache_create(name, size, align, SLAB_TYPESAFE_BY_RCU | SLAB_HWCACHE_ALIGN,
-				 NULL);
+				 ctor);
 }
 
 void *rct_cache_alloc(struct kmem_cache *cache)
@@ -415,17 +374,12 @@ unsigned int rct_cache_object_size(struct kmem_cache *cache)
 	return kmem_cache_size(cache);
 }
 
-void rct_entry_lock_init(spinlock_t *lock)
-{
-	spin_lock_init(lock);
-}
-
-void rct_entry_lock(spinlock_t *lock)
+void rct_spin_lock_bh(spinlock_t *lock)
 {
 	spin_lock_bh(lock);
 }
 
-void rct_entry_unlock(spinlock_t *lock)
+void rct_spin_unlock_bh(spinlock_t *lock)
 {
 	spin_unlock_bh(lock);
 }
@@ -476,26 +430,45 @@ void rct_sleep_jiffies(unsigned long j)
 /* One collector for the whole table, as nf_conntrack's gc_worker. */
 static struct delayed_work rct_gc_dwork;
 static bool rct_gc_exiting;
+static bool rct_gc_running;
+static void *rct_gc_ctx;
+static unsigned long (*rct_gc_fn)(void *ctx);
+static DEFINE_MUTEX(rct_gc_mutex);
 
 static void rct_gc_work(struct work_struct *work)
 {
-	unsigned long next = rct_gc_run();
+	unsigned long next = rct_gc_fn(rct_gc_ctx);
 
 	if (!READ_ONCE(rct_gc_exiting))
 		queue_delayed_work(system_power_efficient_wq, &rct_gc_dwork, next);
 }
 
-void rct_gc_start(void)
+int rct_gc_start(void *ctx, unsigned long (*run)(void *ctx))
 {
+	mutex_lock(&rct_gc_mutex);
+	if (rct_gc_running) {
+		mutex_unlock(&rct_gc_mutex);
+		return -EBUSY;
+	}
+	rct_gc_running = true;
+	rct_gc_ctx = ctx;
+	rct_gc_fn = run;
 	WRITE_ONCE(rct_gc_exiting, false);
 	INIT_DELAYED_WORK(&rct_gc_dwork, rct_gc_work);
 	queue_delayed_work(system_power_efficient_wq, &rct_gc_dwork, HZ);
+	mutex_unlock(&rct_gc_mutex);
+	return 0;
 }
 
 void rct_gc_stop(void)
 {
-	WRITE_ONCE(rct_gc_exiting, true);
-	cancel_delayed_work_sync(&rct_gc_dwork);
+	mutex_lock(&rct_gc_mutex);
+	if (rct_gc_running) {
+		WRITE_ONCE(rct_gc_exiting, true);
+		cancel_delayed_work_sync(&rct_gc_dwork);
+		rct_gc_running = false;
+	}
+	mutex_unlock(&rct_gc_mutex);
 }
 
 #if IS_ENABLED(CONFIG_KUNIT)

@@ -17,16 +17,22 @@
 //! | `hlist_nulls` | `hlist_nulls` chains: the hash table and the per-CPU lists as types |
 //! | `refcount` | `refcount_t` and counted references to type-stable objects |
 //! | `slab` | `SLAB_TYPESAFE_BY_RCU` caches |
-//! | `time`, `random`, `work`, `params`, `log` | jiffies, random numbers, deferred work, module parameters, rate-limited messages |
+//! | `work` | the module-wide state and the collector's deferred work on it |
+//! | `time`, `random`, `params`, `log` | jiffies, random numbers, module parameters, rate-limited messages |
 
 pub(crate) mod bindings;
+pub(crate) mod hlist_nulls;
 pub(crate) mod log;
 pub(crate) mod netfilter;
 pub(crate) mod netns;
+pub(crate) mod params;
 pub(crate) mod percpu;
 pub(crate) mod proc;
 pub(crate) mod random;
 pub(crate) mod rcu;
+pub(crate) mod refcount;
 pub(crate) mod skb;
 pub(crate) mod slab;
+pub(crate) mod sync;
 pub(crate) mod time;
+pub(crate) mod work;

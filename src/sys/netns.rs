@@ -11,7 +11,9 @@
 
 use crate::conntrack::net::{NetRegistrations, NetState};
 use crate::sys::bindings;
+use crate::sys::slab::{Released, Typesafe};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::to_result;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
@@ -209,5 +211,64 @@ unsafe extern "C" fn rct_net_exit(net: *mut bindings::net) {
         // SAFETY: `state` came from `KBox::into_raw` in `net_init`; nothing can reach it any
         // more, since its readers were unregistered above.
         drop(unsafe { KBox::from_raw(state) });
+    }
+}
+
+/// The netns state an entry belongs to, as the entry keeps it.
+///
+/// Lockless readers of an entry may see the pointer of a state that is gone (the entry was
+/// freed and reused meanwhile): they may compare it ([`StateRef::is`]), and only the holder of
+/// the entry's last reference may follow it ([`StateRef::get`]).
+///
+/// # Invariants
+///
+/// Set from a live [`NetState`], whose entry count counts the entry from before it is set
+/// until the entry's release has returned it to its cache ([`NetState`]'s invariant: its drop
+/// waits until that count is zero).
+pub(crate) struct StateRef(AtomicPtr<NetState>);
+
+impl StateRef {
+    /// Belongs to no state yet.
+    pub(crate) const fn none() -> Self {
+        Self(AtomicPtr::new(core::ptr::null_mut()))
+    }
+
+    /// Makes the entry `state`'s; `state` counts it already.
+    pub(crate) fn set(&self, state: &NetState) {
+        // INVARIANT: `state` is live and counts the entry (the caller's obligation, kept by
+        // `NetState::reserve_entry`).
+        self.0
+            .store((state as *const NetState).cast_mut(), Ordering::Relaxed)
+    }
+
+    /// Whether the entry is `state`'s.
+    pub(crate) fn is(&self, state: &NetState) -> bool {
+        core::ptr::eq(self.0.load(Ordering::Relaxed), state)
+    }
+
+    /// Calls `f` with a released entry and the state it belonged to: the state that `field`
+    /// (a `StateRef` inside the entry) names, or `None` if it is not inside the entry or was
+    /// never set. `f` returns the entry to its cache, and tells the state last: after that the
+    /// state may go.
+    pub(crate) fn release_with<T: Typesafe, R>(
+        entry: Released<T>,
+        field: impl FnOnce(&T) -> &StateRef,
+        f: impl FnOnce(Released<T>, Option<&NetState>) -> R,
+    ) -> R {
+        let ptr = {
+            let start = &*entry as *const T as usize;
+            let r = field(&entry);
+            let me = r as *const Self as usize;
+            if me < start || me + core::mem::size_of::<Self>() > start + core::mem::size_of::<T>() {
+                core::ptr::null_mut()
+            } else {
+                r.0.load(Ordering::Relaxed)
+            }
+        };
+        // SAFETY: `ptr` was read from inside an entry whose last reference is gone but which
+        // has not been returned to its cache yet (`Released`), so the state that counts it is
+        // live (type invariant) until `f` tells it the entry is gone.
+        let state = unsafe { ptr.as_ref() };
+        f(entry, state)
     }
 }

@@ -1,72 +1,217 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The slab cache entries are allocated from.
+//! Typed `SLAB_TYPESAFE_BY_RCU` caches.
 //!
 //! C header: [`include/linux/slab.h`](srctree/include/linux/slab.h)
+//!
+//! A freed object may be reused at once, but only for an object of the same cache, and its
+//! memory stays that cache's until an RCU grace period after its slab is given back. Lockless
+//! readers that found an object may therefore still read it after it was freed and reused:
+//! they read a valid object of the right type (every field they touch is an atomic, so a racy
+//! read is a valid, maybe stale, value), and re-check what they found under a reference.
+//!
+//! [`TypesafeCache<T>`] makes that a type: its slab constructor initialises every object once,
+//! when its slab is made, so every object of the cache is always a valid `T`, allocated or not;
+//! objects are handed out as counted references ([`ARef<T>`]) and come back through
+//! [`Typesafe::release`] when the last one goes.
 
 use crate::sys::bindings;
+use crate::sys::refcount::{ARef, RefCounted, Refcount};
+use core::ffi::c_void;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
-/// A `SLAB_TYPESAFE_BY_RCU` cache of `size`-byte objects: a freed object may be reused at
-/// once, but only for an object of the same cache, so lockless readers that still hold a
-/// pointer read memory of the right type and re-check what they found under a reference.
+/// Proof that the caller is the slab constructor of a [`TypesafeCache`]: only it makes one, and
+/// only it may build objects of a cache's type (their [`Refcount`] needs one).
+pub(crate) struct CtorToken(());
+
+impl Refcount {
+    /// The count of a new object: zero, no reference yet. Only a slab constructor makes one.
+    pub(crate) fn new_in_ctor(_token: &CtorToken) -> Self {
+        Self::new(0)
+    }
+}
+
+/// Types whose objects live in a [`TypesafeCache`].
+///
+/// Every `T` is built by its cache's constructor (its `Refcount` cannot be made elsewhere), is
+/// never moved or dropped (its destructor never runs: `T` should own nothing that needs one),
+/// and is reached through `&T` only: as an [`ARef<T>`], from a container that holds one, or
+/// racily by a lockless reader.
+pub(crate) trait Typesafe: RefCounted + Send + Sync + 'static {
+    /// The cache's name, as `/proc/slabinfo` shows it.
+    const NAME: &'static CStr;
+
+    /// The initial state of an object, written once by the slab constructor.
+    fn init(token: &CtorToken) -> impl PinInit<Self> + '_;
+
+    /// Called with the object when its last reference is gone; the object goes back to its
+    /// cache through [`TypesafeCache::free`] (or is leaked).
+    fn release(obj: Released<Self>);
+}
+
+/// An object whose last reference is gone, on its way back to its cache.
 ///
 /// # Invariants
 ///
-/// `cache` is a live cache created by `self` and destroyed on drop.
-pub(crate) struct KmemCache {
-    cache: NonNull<bindings::kmem_cache>,
+/// The pointee is an object of `T`'s cache whose count is zero, so nobody can take a reference
+/// to it any more (lockless readers may still read it): it is `self`'s alone to free.
+pub(crate) struct Released<T: Typesafe>(NonNull<T>);
+
+impl<T: Typesafe> Released<T> {
+    /// # Safety
+    ///
+    /// `ptr` is an object of `T`'s cache whose count just dropped to zero.
+    pub(super) unsafe fn new(ptr: NonNull<T>) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self(ptr)
+    }
 }
 
-// SAFETY: The slab allocator is thread-safe.
-unsafe impl Send for KmemCache {}
-// SAFETY: The slab allocator is thread-safe.
-unsafe impl Sync for KmemCache {}
+impl<T: Typesafe> core::ops::Deref for Released<T> {
+    type Target = T;
 
-impl KmemCache {
-    /// Creates the cache.
-    pub(crate) fn new(name: &'static CStr, size: usize, align: usize) -> Result<Self> {
-        let (Ok(size), Ok(align)) = (u32::try_from(size), u32::try_from(align)) else {
+    fn deref(&self) -> &T {
+        // SAFETY: The object is its cache's and still a valid `T` (type invariant); only shared
+        // references to it are ever made.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// A `SLAB_TYPESAFE_BY_RCU` cache of `T`s.
+///
+/// # Invariants
+///
+/// `cache` is a live cache created by `self` with [`ctor`]`::<T>` as its constructor, and
+/// destroyed on drop. It is the only cache of `T` the module ever creates (`T::cache_claim()`),
+/// so every `T` comes from it.
+pub(crate) struct TypesafeCache<T: Typesafe> {
+    cache: NonNull<bindings::kmem_cache>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The slab allocator is thread-safe, and `T: Send + Sync`.
+unsafe impl<T: Typesafe> Send for TypesafeCache<T> {}
+// SAFETY: As above.
+unsafe impl<T: Typesafe> Sync for TypesafeCache<T> {}
+
+/// The slab constructor of a [`TypesafeCache<T>`]: builds a `T` in a new object.
+///
+/// # Safety
+///
+/// `obj` is a new object of a cache of `size_of::<T>()` bytes aligned for `T`, not yet used.
+unsafe extern "C" fn ctor<T: Typesafe>(obj: *mut c_void) {
+    let slot = obj.cast::<T>();
+    let token = CtorToken(());
+    // SAFETY: `slot` is valid, uninitialised memory for a `T` (precondition), which never moves
+    // (slab objects stay where they are) and is never dropped. The initialiser is infallible.
+    let Ok(()) = unsafe { T::init(&token).__pinned_init(slot) };
+    // No reference until `alloc` hands the object out, whatever `init` set.
+    // SAFETY: `slot` is now a valid `T`, not yet shared.
+    unsafe { (*slot).refcount().set_relaxed(0) };
+}
+
+impl<T: Typesafe> TypesafeCache<T> {
+    /// Creates the cache: once per module lifetime for each `T` (`EBUSY` after that).
+    pub(crate) fn new() -> Result<Self> {
+        if T::cache_claim().swap(true, Ordering::AcqRel) {
+            return Err(EBUSY);
+        }
+        let (Ok(size), Ok(align)) = (
+            u32::try_from(core::mem::size_of::<T>()),
+            u32::try_from(core::mem::align_of::<T>()),
+        ) else {
             return Err(EINVAL);
         };
-        // SAFETY: `name` is a static NUL-terminated string.
-        let cache = unsafe { bindings::rct_cache_create(name.as_char_ptr(), size, align) };
-        // INVARIANT: created here.
+        // SAFETY: `NAME` is a static NUL-terminated string; `ctor::<T>` builds a `T` in objects
+        // of this size and alignment.
+        let cache = unsafe {
+            bindings::rct_cache_create(T::NAME.as_char_ptr(), size, align, Some(ctor::<T>))
+        };
+        // INVARIANT: created here, the first and only cache of `T` (claimed above, for ever: a
+        // `Released<T>` can only ever belong to this one).
         Ok(Self {
             cache: NonNull::new(cache).ok_or(ENOMEM)?,
+            _t: PhantomData,
         })
     }
 
-    /// An uninitialised object (GFP_ATOMIC), or `None` when memory is short.
-    pub(crate) fn alloc(&self) -> Option<NonNull<u8>> {
+    /// A new object holding one reference, which the caller owns (GFP_ATOMIC), after `init` set
+    /// its fields. Lockless readers may still be reading the object from its previous life:
+    /// `init` should only write what they may read with single atomic stores. They cannot take
+    /// a reference while the count is zero, which it is until `init` is done.
+    pub(crate) fn alloc(&self, init: impl FnOnce(&T)) -> Option<ARef<T>> {
         // SAFETY: The cache is live (type invariant).
-        NonNull::new(unsafe { bindings::rct_cache_alloc(self.cache.as_ptr()) }.cast())
+        let obj = NonNull::new(unsafe { bindings::rct_cache_alloc(self.cache.as_ptr()) })?;
+        // CAST: objects of this cache are `T`s, built by the constructor.
+        let obj = obj.cast::<T>();
+        // SAFETY: Every object of the cache is a valid `T` (built once by `ctor`, only ever
+        // changed through `&T`), and memory of the cache stays the cache's while it is live.
+        let r = unsafe { obj.as_ref() };
+        // Its count is zero: it came back through `release` (or never left the slab).
+        init(r);
+        // Publish the fields before the reference that lets readers use them.
+        r.refcount().set_release(1);
+        // SAFETY: The count was just set to one, for this reference.
+        Some(unsafe { ARef::from_new(obj) })
     }
 
-    /// Returns an object to the cache.
-    ///
-    /// # Safety
-    ///
-    /// `obj` came from [`Self::alloc`] of this cache and is not used after this call, except
-    /// by RCU readers that only read it (see the type's documentation).
-    pub(crate) unsafe fn free(&self, obj: NonNull<u8>) {
-        // SAFETY: Guaranteed by the caller.
-        unsafe { bindings::rct_cache_free(self.cache.as_ptr(), obj.as_ptr().cast()) };
+    /// Returns a released object to the cache.
+    pub(crate) fn free(&self, obj: Released<T>) {
+        // `T`'s only cache is this one (type invariant), so the object is ours.
+        // SAFETY: The cache is live; the object is unreferenced and given up by `obj` (its type
+        // invariant). Lockless readers may still read it: the cache is SLAB_TYPESAFE_BY_RCU.
+        unsafe { bindings::rct_cache_free(self.cache.as_ptr(), obj.0.as_ptr().cast()) };
     }
 
-    /// The size of one object in the cache, alignment included.
+    /// The size of one object in the cache.
     pub(crate) fn object_size(&self) -> u32 {
         // SAFETY: The cache is live (type invariant).
         unsafe { bindings::rct_cache_object_size(self.cache.as_ptr()) }
     }
 }
 
-impl Drop for KmemCache {
+impl<T: Typesafe> Drop for TypesafeCache<T> {
     fn drop(&mut self) {
-        // SAFETY: The cache is live and, when the module drops it, empty: every entry was
-        // freed before. For a SLAB_TYPESAFE_BY_RCU cache this waits for RCU readers.
+        // SAFETY: The cache is live. Every object should have been freed; if not, the kernel
+        // warns and keeps the cache (it is never freed under its objects). For a
+        // SLAB_TYPESAFE_BY_RCU cache this waits for RCU readers first.
         unsafe { bindings::kmem_cache_destroy(self.cache.as_ptr()) };
     }
+}
+
+/// Declares `$t` an object of a [`TypesafeCache`] with its [`Refcount`] in field `$rc` and its
+/// two `hlist_nulls` links (a `[Link; 2]`) in field `$links`: implements
+/// [`crate::sys::refcount::RefCounted`] and [`crate::sys::hlist_nulls::Linked`], whose offsets it
+/// computes and whose field types it checks. `$t` must also implement [`Typesafe`].
+#[macro_export]
+macro_rules! typesafe_object {
+    ($t:ty, refcount: $rc:ident, links: $links:ident) => {
+        const _: fn(
+            &$t,
+        ) -> (
+            &$crate::sys::refcount::Refcount,
+            &[$crate::sys::hlist_nulls::Link; 2],
+        ) = |x| (&x.$rc, &x.$links);
+        #[allow(unsafe_code)]
+        // SAFETY: `REFCOUNT` is the offset of `$rc`, a `Refcount` (checked above), and
+        // `cache_claim` returns one static of its own.
+        unsafe impl $crate::sys::refcount::RefCounted for $t {
+            const REFCOUNT: usize = ::core::mem::offset_of!($t, $rc);
+
+            fn cache_claim() -> &'static ::core::sync::atomic::AtomicBool {
+                static CLAIM: ::core::sync::atomic::AtomicBool =
+                    ::core::sync::atomic::AtomicBool::new(false);
+                &CLAIM
+            }
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `LINKS` is the offset of `$links`, a `[Link; 2]` (checked above).
+        unsafe impl $crate::sys::hlist_nulls::Linked for $t {
+            const LINKS: usize = ::core::mem::offset_of!($t, $links);
+        }
+    };
 }

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Lock guards: bottom halves disabled, the striped bucket locks of the hash tables, and the
+//! spinlock-with-data of an entry.
+//!
+//! C headers: [`include/linux/bottom_half.h`](srctree/include/linux/bottom_half.h),
+//! [`include/linux/spinlock.h`](srctree/include/linux/spinlock.h)
+//!
+//! Lock order: bucket locks (two at most, lower stripe first), then an entry lock. A per-CPU
+//! list lock is never held together with a bucket lock.
+
+use crate::sys::bindings;
+use core::marker::PhantomData;
+use kernel::sync::lock::{Backend, Lock};
+
+/// Bottom halves disabled on this CPU (`local_bh_disable`) until dropped.
+///
+/// # Invariants
+///
+/// `local_bh_disable` was called by the thread that owns the guard, which is not `Send`.
+pub(crate) struct BhDisabled(PhantomData<*mut ()>);
+
+impl BhDisabled {
+    /// Disables bottom halves.
+    pub(crate) fn new() -> Self {
+        // SAFETY: FFI call without preconditions; undone in `drop` on this thread.
+        unsafe { bindings::rct_local_bh_disable() };
+        // INVARIANT: disabled just now, on this thread.
+        Self(PhantomData)
+    }
+}
+
+impl Drop for BhDisabled {
+    fn drop(&mut self) {
+        // SAFETY: Disabled by `new` on this thread (type invariant).
+        unsafe { bindings::rct_local_bh_enable() };
+    }
+}
+
+/// Readies the striped bucket locks and the hash key, once: the first table does it, before
+/// anything can take a bucket lock.
+pub(crate) fn tables_init_once() {
+    // SAFETY: FFI call without preconditions: it initialises the locks and the key only the
+    // first time, under a mutex, before any table (and so any bucket lock user) exists.
+    unsafe { bindings::rct_tables_init_once() };
+}
+
+/// The bucket locks of chains `a` and `b` (`nf_conntrack_double_lock`; the same lock once when
+/// they share a stripe), taken with bottom halves disabled, lower stripe first.
+///
+/// # Invariants
+///
+/// The stripes of `a` and `b` are locked by this thread, which is not `Send`, with bottom halves
+/// disabled; the locks were initialised (`tables_init_once`) before.
+pub(crate) struct BucketLocks {
+    a: u32,
+    b: u32,
+    _bh: BhDisabled,
+}
+
+impl BucketLocks {
+    /// Locks the stripes of `a` and `b`. Only for a table's chains: the first table
+    /// ([`crate::sys::hlist_nulls::Buckets::new`]) initialised the locks.
+    pub(super) fn new(a: u32, b: u32) -> Self {
+        let bh = BhDisabled::new();
+        // SAFETY: The locks are initialised: a table exists; undone in `drop`, in reverse order.
+        unsafe { bindings::rct_double_lock(a, b) };
+        // INVARIANT: locked just now, bottom halves disabled.
+        Self { a, b, _bh: bh }
+    }
+
+    /// Whether chain `bucket`'s lock is held.
+    pub(crate) fn holds(&self, bucket: u32) -> bool {
+        let stripe = |b: u32| b % bindings::RCT_LOCKS;
+        stripe(bucket) == stripe(self.a) || stripe(bucket) == stripe(self.b)
+    }
+}
+
+impl Drop for BucketLocks {
+    fn drop(&mut self) {
+        // SAFETY: Locked by `new` on this thread (type invariant); bottom halves are enabled
+        // again afterwards, when `_bh` drops.
+        unsafe { bindings::rct_double_unlock(self.a, self.b) };
+    }
+}
+
+/// The backend of [`SpinLockBh`]: `spin_lock_bh` and `spin_unlock_bh`.
+pub(crate) struct SpinLockBhBackend;
+
+// SAFETY: `spin_lock_bh` and `spin_unlock_bh` give one CPU at a time the data between them,
+// and `relock` (the default) locks the same way.
+unsafe impl Backend for SpinLockBhBackend {
+    type State = kernel::bindings::spinlock_t;
+    type GuardState = ();
+
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const kernel::ffi::c_char,
+        key: *mut kernel::bindings::lock_class_key,
+    ) {
+        // SAFETY: `ptr` is valid for writes and `name` and `key` live for ever (the caller's
+        // obligations).
+        unsafe { kernel::bindings::__spin_lock_init(ptr, name, key) }
+    }
+
+    unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        // CAST: the kernel's `spinlock_t` and the module bindings' are the same C type.
+        // SAFETY: The lock was initialised (the caller's obligation).
+        unsafe { bindings::rct_spin_lock_bh(ptr.cast()) }
+    }
+
+    unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
+        // CAST: as in `lock`.
+        // SAFETY: The caller owns the lock, taken by `lock`.
+        unsafe { bindings::rct_spin_unlock_bh(ptr.cast()) }
+    }
+}
+
+/// A spinlock taken with bottom halves disabled (`spin_lock_bh`), holding the data it guards:
+/// the data is only reachable through [`Lock::lock`]'s guard. Built in place, once, by
+/// [`new_spinlock_bh`]; for objects of a [`crate::sys::slab::TypesafeCache`] that is the slab
+/// constructor, so it is never initialised again while a lockless reader may be using it.
+pub(crate) type SpinLockBh<T> = Lock<T, SpinLockBhBackend>;
+
+/// An initialiser of a [`SpinLockBh`] holding `data`, in lock class `name`.
+pub(crate) fn new_spinlock_bh<T>(
+    data: T,
+    name: &'static kernel::str::CStr,
+) -> impl kernel::init::PinInit<SpinLockBh<T>> {
+    Lock::new(data, name, kernel::static_lock_class!())
+}
