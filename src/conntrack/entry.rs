@@ -270,6 +270,11 @@ impl Conn {
         f(&mut self.l4.lock())
     }
 
+    /// Runs `f` on the netns state of an entry the caller holds (`nf_ct_net`, `nf_ct_pernet`).
+    pub(crate) fn with_owner<R>(conn: &ConnRef, f: impl FnOnce(Option<&NetState>) -> R) -> R {
+        StateRef::with_held(conn, |c| &c.owner, f)
+    }
+
     pub(crate) fn refcount(&self) -> u32 {
         self.refcount.read()
     }

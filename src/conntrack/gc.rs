@@ -4,15 +4,21 @@
 //! `gc_worker` of `net/netfilter/nf_conntrack_core.c` does. Its deferred work runs on the
 //! module-wide state ([`crate::sys::work::Published::start_periodic`]).
 
+use crate::conntrack::entry::Conn;
 use crate::conntrack::table::{Global, Table};
+use crate::proto::l4proto;
+use crate::proto::tuple::Dir;
 use crate::sys::hlist_nulls::Walk;
 use crate::sys::rcu::RcuGuard;
 use core::ops::ControlFlow;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 /// State of the collector between runs (`struct conntrack_gc_work`). Only the collector's
-/// work item touches it, one run at a time.
+/// work item touches it, one run at a time, but for `early_drop`, which a full table sets.
 pub(crate) struct GcState {
+    /// A new entry found the table full and nothing to evict: until a whole scan is done,
+    /// the collector evicts what early drop may while a netns is 95 % full.
+    early_drop: AtomicBool,
     next_bucket: AtomicU32,
     avg_timeout: AtomicU32,
     count: AtomicU32,
@@ -22,6 +28,7 @@ pub(crate) struct GcState {
 impl GcState {
     pub(crate) const fn new() -> Self {
         Self {
+            early_drop: AtomicBool::new(false),
             next_bucket: AtomicU32::new(0),
             avg_timeout: AtomicU32::new(0),
             count: AtomicU32::new(0),
@@ -29,7 +36,20 @@ impl GcState {
         }
     }
 
-    fn run(&self, table: &Table, now_fn: impl Fn() -> u32, hz: u32) -> u32 {
+    fn run(&self, table: &Table, now_fn: impl Fn() -> u32, hz: u32, max: u32) -> u32 {
+        let next = self.scan(table, now_fn, hz, max);
+        if next != 0 {
+            self.early_drop.store(false, Relaxed);
+        }
+        next
+    }
+
+    fn scan(&self, table: &Table, now_fn: impl Fn() -> u32, hz: u32, max: u32) -> u32 {
+        let max95 = if self.early_drop.load(Relaxed) {
+            max / 100 * 95
+        } else {
+            0
+        };
         let interval_max = 60 * hz;
         let interval_min = hz;
         let interval_clamp = 300 * hz;
@@ -68,6 +88,9 @@ impl GcState {
                     .clamp(i64::from(interval_min), i64::from(interval_clamp));
                 count += 1;
                 next_run += (left - next_run) / count;
+                if max95 != 0 && !conn.is_dying() && gc_early_drop(table, conn, max95) {
+                    expired += 1;
+                }
                 ControlFlow::Continue(())
             });
             drop(rcu);
@@ -103,19 +126,45 @@ impl GcState {
     }
 }
 
+/// The collector under pressure: kills `conn` if its netns holds at least `max95` entries
+/// and early drop may take it (`gc_worker_can_early_drop`: unassured, or assured but its
+/// tracker lets it go, as TCP does for closing connections).
+fn gc_early_drop(table: &Table, conn: &Conn, max95: u32) -> bool {
+    let Some(c) = conn.try_get() else {
+        return false;
+    };
+    let full = Conn::with_owner(&c, |owner| owner.is_some_and(|o| o.entry_count() >= max95));
+    if !full || !c.is_confirmed() || c.is_dying() {
+        return false;
+    }
+    let proto = c.tuplehash(Dir::Original).tuple().map_or(0, |t| t.proto);
+    let may = !c.is_assured() || c.with_l4(|st| l4proto::can_early_drop(proto, st));
+    may && table.kill(&c)
+}
+
 impl Table {
     /// One run of the collector (`gc_worker`): reaps expired entries bucket by bucket for at
     /// most `GC_SCAN_MAX_DURATION`, and returns the jiffies until the next run, adapted to
-    /// the timeouts it saw as 6.12 does.
-    pub(crate) fn gc_run(&self, now_fn: impl Fn() -> u32, hz: u32) -> u32 {
-        self.gc.run(self, now_fn, hz)
+    /// the timeouts it saw as 6.12 does. After [`Table::gc_early_drop`], and until a whole
+    /// scan ends, it also evicts what early drop may from namespaces holding 95 % of `max`.
+    pub(crate) fn gc_run(&self, now_fn: impl Fn() -> u32, hz: u32, max: u32) -> u32 {
+        self.gc.run(self, now_fn, hz, max)
+    }
+
+    /// A new entry found the table full and early drop found nothing to evict
+    /// (`conntrack_gc_work.early_drop = true`).
+    pub(crate) fn gc_early_drop(&self) {
+        self.gc.early_drop.store(true, Relaxed);
     }
 }
 
 /// The collector's deferred work (`gc_work`), on the module-wide table.
 impl crate::sys::work::Periodic for Global {
     fn run(&self) -> u32 {
-        self.table
-            .gc_run(crate::sys::time::jiffies32, crate::sys::time::hz())
+        self.table.gc_run(
+            crate::sys::time::jiffies32,
+            crate::sys::time::hz(),
+            self.max,
+        )
     }
 }

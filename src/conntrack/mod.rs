@@ -16,7 +16,6 @@
 
 pub(crate) mod entry;
 pub(crate) mod gc;
-#[allow(unsafe_code)] // Moving to the wrapper layer.
 pub(crate) mod net;
 pub(crate) mod table;
 pub(crate) mod unconfirmed;

@@ -299,7 +299,8 @@ impl Conntrack for NetCt<'_> {
 
     /// `__nf_conntrack_alloc`'s limit: at `max`, early drop evicts an unassured entry; when
     /// it finds none, the oldest unconfirmed entry makes room, as an entry waiting for its
-    /// confirm hook is not a connection yet, and most likely its packet is gone.
+    /// confirm hook is not a connection yet, and most likely its packet is gone. When nothing
+    /// can go, the collector is asked to evict what it may on its next scans.
     fn reserve(&self, hash: u32, now: u32) -> bool {
         let n = self.net.count.fetch_add(1, Relaxed).wrapping_add(1);
         if self.max != 0 && n > self.max {
@@ -309,6 +310,7 @@ impl Conntrack for NetCt<'_> {
                 drop(old);
                 self.net.count_stat(Stat::UnconfirmedReaped);
             } else {
+                self.table.gc_early_drop();
                 self.unreserve();
                 return false;
             }

@@ -10,7 +10,7 @@
 use crate::conntrack::entry::{ConnRef, EntryCache};
 use crate::conntrack::net::{clock_now, NetState};
 use crate::conntrack::table::{global, Table};
-use crate::proto::conn::IPS_SEEN_REPLY;
+use crate::proto::conn::{IPS_ASSURED, IPS_SEEN_REPLY};
 use crate::proto::l4proto::L4State;
 use crate::proto::pipeline::{Clock, Hook, HookCtx, HookRole, Verdict};
 use crate::proto::stat::Stat;
@@ -1141,17 +1141,65 @@ unsafe extern "C" fn rct_kunit_gc_reaps_expired(test: *mut bindings::kunit) {
     pass(&ct, &table, cache, 0, &gen, 1000);
     expect_eq!(t, ct.entry_count(), 4);
     // Before the timeout nothing goes; the next run is due within the clamp.
-    let next = table.gc_run(|| 1000 + 29 * 100, 100);
+    let next = table.gc_run(|| 1000 + 29 * 100, 100, 0);
     expect_eq!(t, ct.entry_count(), 4);
     expect!(t, (1..=60 * 100).contains(&next));
     // After 30 s the UDP entries go, the generic one stays.
-    while table.gc_run(|| 1000 + 31 * 100, 100) == 0 {}
+    while table.gc_run(|| 1000 + 31 * 100, 100, 0) == 0 {}
     expect_eq!(t, ct.entry_count(), 1);
     // Lookups never return an expired entry either: they reap it.
     expect!(
         t,
         find(&ct, &table, &udp4_flow_tuple(1), 1000 + 31 * 100).is_none()
     );
+    ct.flush(&table);
+}
+
+/// KUnit case `gc_early_drops_under_pressure`.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_gc_early_drops_under_pressure(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 64), test_state(&t)) else {
+        return;
+    };
+    // 96 unreplied UDP entries, five of them assured, in a netns allowed 100: 95 %.
+    let max = 100;
+    for sport in 1..=96 {
+        pass(&ct, &table, cache, 0, &udp_flow(sport, false), 1000);
+    }
+    for sport in 1..=5 {
+        if let Some((c, _)) = find(&ct, &table, &udp4_flow_tuple(sport), 1000) {
+            c.set_status(IPS_ASSURED);
+        }
+    }
+    expect_eq!(t, ct.entry_count(), 96);
+    // Without a full table having asked for it, the collector only reaps what expired.
+    while table.gc_run(|| 1100, 100, max) == 0 {}
+    expect_eq!(t, ct.entry_count(), 96);
+    // Asked: it evicts unassured entries while the netns holds at least 95, as 6.12's
+    // gc_worker does, and no assured one.
+    table.gc_early_drop();
+    while table.gc_run(|| 1100, 100, max) == 0 {}
+    expect_eq!(t, ct.entry_count(), 94);
+    for sport in 1..=5 {
+        expect!(
+            t,
+            find(&ct, &table, &udp4_flow_tuple(sport), 1100).is_some()
+        );
+    }
+    // A whole scan ended: the request is done with.
+    for sport in 200..202 {
+        pass(&ct, &table, cache, 0, &udp_flow(sport, false), 1100);
+    }
+    while table.gc_run(|| 1100, 100, max) == 0 {}
+    expect_eq!(t, ct.entry_count(), 96);
     ct.flush(&table);
 }
 

@@ -28,6 +28,7 @@ RCT_CASE(handoff_rejects_other_packets)
 RCT_CASE(loopback_skips_only_what_left_on_lo)
 RCT_CASE(nulls_restart)
 RCT_CASE(gc_reaps_expired)
+RCT_CASE(gc_early_drops_under_pressure)
 RCT_CASE(early_drop_unassured_only)
 RCT_CASE(full_table_drops)
 RCT_CASE(tcp_close_and_reopen)
@@ -67,6 +68,7 @@ static struct kunit_case rct_table_cases[] = {
 	KUNIT_CASE(loopback_skips_only_what_left_on_lo),
 	KUNIT_CASE(nulls_restart),
 	KUNIT_CASE(gc_reaps_expired),
+	KUNIT_CASE(gc_early_drops_under_pressure),
 	KUNIT_CASE(early_drop_unassured_only),
 	KUNIT_CASE(full_table_drops),
 	KUNIT_CASE(tcp_close_and_reopen),

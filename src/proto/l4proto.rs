@@ -209,7 +209,6 @@ pub(crate) fn allow_clash(proto: u8) -> bool {
 }
 
 /// The tracker's `can_early_drop` for an entry of `proto` in `state`.
-#[allow(dead_code)] // The collector's use of it comes with its own change.
 pub(crate) fn can_early_drop(proto: u8, state: &L4State) -> bool {
     struct CanEarlyDrop<'a>(&'a L4State);
     impl Visit for CanEarlyDrop<'_> {

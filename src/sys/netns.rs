@@ -11,6 +11,7 @@
 
 use crate::conntrack::net::{NetRegistrations, NetState};
 use crate::sys::bindings;
+use crate::sys::refcount::ARef;
 use crate::sys::slab::{Released, Typesafe};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -244,6 +245,30 @@ impl StateRef {
     /// Whether the entry is `state`'s.
     pub(crate) fn is(&self, state: &NetState) -> bool {
         core::ptr::eq(self.0.load(Ordering::Relaxed), state)
+    }
+
+    /// Calls `f` with the state of an entry the caller holds a counted reference to: the
+    /// state that `field` (a `StateRef` inside the entry) names, or `None` if it is not inside
+    /// the entry or was never set.
+    pub(crate) fn with_held<T: Typesafe, R>(
+        entry: &ARef<T>,
+        field: impl FnOnce(&T) -> &StateRef,
+        f: impl FnOnce(Option<&NetState>) -> R,
+    ) -> R {
+        let start = &**entry as *const T as usize;
+        let r = field(entry);
+        let me = r as *const Self as usize;
+        let ptr = if me < start
+            || me + core::mem::size_of::<Self>() > start + core::mem::size_of::<T>()
+        {
+            core::ptr::null_mut()
+        } else {
+            r.0.load(Ordering::Relaxed)
+        };
+        // SAFETY: `ptr` was read from inside an entry the caller holds a reference to, which
+        // keeps it from being released, so the state that counts it is live (type invariant)
+        // for as long as `entry` is borrowed.
+        f(unsafe { ptr.as_ref() })
     }
 
     /// Calls `f` with a released entry and the state it belonged to: the state that `field`
