@@ -20,6 +20,11 @@
 //! | `work` | the module-wide state and the collector's deferred work on it |
 //! | `time`, `random`, `params`, `log` | jiffies, random numbers, module parameters, rate-limited messages |
 
+// Private to this layer: nothing above it can name the C API. The KUnit cases, built into
+// the test module only, drive it directly.
+#[cfg(not(rct_kunit))]
+mod bindings;
+#[cfg(rct_kunit)]
 pub(crate) mod bindings;
 pub(crate) mod hlist_nulls;
 pub(crate) mod log;
