@@ -218,6 +218,9 @@ impl Sim {
             let a = s.action;
             self.last = Some(a);
             self.logs.extend(a.log);
+            if a.verdict == L4Verdict::Invalid {
+                assert_eq!(a.refresh, None);
+            }
             let Some(entry) = s.entry else {
                 continue;
             };
@@ -231,10 +234,24 @@ impl Sim {
                 }
             };
             let c = &mut self.counted[i];
+            if let L4State::Tcp(tcp) = entry.l4() {
+                assert!(tcp.state.is_state(), "{:?}", tcp.state);
+            }
+            // What `tcp_packet` promises of its actions.
+            let fresh = s.status & IPS_CONFIRMED == 0;
             match a.verdict {
-                L4Verdict::Repeat => self.repeats += 1,
+                L4Verdict::Repeat => {
+                    assert!(!fresh, "REPEAT on a new entry");
+                    assert!(a.refresh.is_none() && !a.kill);
+                    self.repeats += 1;
+                }
                 L4Verdict::Invalid => {}
                 L4Verdict::Accept => {
+                    assert!(a.lowered_timeout.is_none());
+                    assert!(!a.kill || a.refresh.is_none());
+                    if fresh {
+                        assert!(!a.kill && !a.set_assured);
+                    }
                     if a.refresh.is_some() || a.kill {
                         c.1[dir] += 1;
                     }
