@@ -27,6 +27,9 @@ mod pkt;
 #[path = "tests/proc_line.rs"]
 mod proc_line_tests;
 #[cfg(test)]
+#[path = "tests/proto_gre.rs"]
+mod proto_gre_tests;
+#[cfg(test)]
 #[path = "tests/proto_tcp.rs"]
 mod proto_tcp_tests;
 #[cfg(test)]
@@ -46,7 +49,7 @@ mod tuple_tests;
 use core::fmt::{self, Write};
 use proto::proc_line::{self, Counter, L4Info, Snapshot};
 use proto::tuple::{self, Parsed, Tuple, L3, L4};
-use proto::{conn, proto_generic, proto_icmp, proto_tcp, proto_udp};
+use proto::{conn, proto_generic, proto_gre, proto_icmp, proto_tcp, proto_udp};
 
 /// A `fmt::Write` into a fixed array that fails once full, like a `seq_file` page.
 struct FixedBuf<const N: usize> {
@@ -253,6 +256,14 @@ fn check_l4(data: &[u8], p: &Parsed) {
         }
     }
     assert!(proto_generic::generic_packet(hz, &t).refresh.is_some());
+    let a = proto_gre::gre_packet(&proto_gre::GreState::new(&t), status, hz);
+    assert!(a.refresh.is_some());
+    if a.set_assured {
+        assert_eq!(
+            status & (conn::IPS_SEEN_REPLY | conn::IPS_NAT_CLASH),
+            conn::IPS_SEEN_REPLY
+        );
+    }
     if p.tuple.proto == tuple::IPPROTO_TCP {
         check_tcp(data, p, status, hz, &t);
     }

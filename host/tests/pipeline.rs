@@ -12,6 +12,7 @@ use crate::proto::conn::{Timeouts, IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY};
 use crate::proto::handoff::NfView;
 use crate::proto::l4proto::{self, L4State, Settings};
 use crate::proto::pipeline::{self, Conntrack, Entry, Hook, HookRole, Verdict};
+use crate::proto::proc_line::L4Info;
 use crate::proto::proto_tcp::{TcpConn, TcpConntrack};
 use crate::proto::proto_udp::UdpState;
 use crate::proto::stat::Stat;
@@ -125,8 +126,8 @@ fn icmp_errors_relate_or_count() {
 #[test]
 fn untracked_protocols_pass_without_entries() {
     let ct = ct();
-    // SCTP, DCCP and GRE: 6.12 has trackers the module does not have yet.
-    for proto in [132, 33, 47] {
+    // SCTP and DCCP: 6.12 has trackers the module does not have yet.
+    for proto in [132, 33] {
         let p = Ipv4::new(proto, A4, B4).build(&[0u8; 16]);
         assert_eq!(receive(&ct, &p, L3::Ipv4, 1000, HZ), ACCEPT);
     }
@@ -312,11 +313,11 @@ fn registry_matches_6_12() {
     ] {
         tcp.state = state;
         let st = L4State::Tcp(tcp);
-        assert_eq!(l4proto::state_name(6, &st), Some(state.name()));
+        assert_eq!(l4proto::print(6, &st), L4Info::State(state.name()));
         assert_eq!(l4proto::can_early_drop(6, &st), early);
     }
     let udp = L4State::Udp(UdpState::default());
-    assert_eq!(l4proto::state_name(17, &udp), None);
+    assert_eq!(l4proto::print(17, &udp), L4Info::None);
     assert!(!l4proto::can_early_drop(17, &udp));
     assert!(!l4proto::can_early_drop(132, &L4State::None));
 }

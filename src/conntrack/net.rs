@@ -401,10 +401,7 @@ fn write_conn(w: &mut impl fmt::Write, conn: &ConnRef, clock: &Clock) -> fmt::Re
             reply,
             status,
             secs: expires_in_secs(conn.timeout(), clock.now, clock.hz),
-            l4: match conn.with_l4(|st| l4proto::state_name(original.proto, st)) {
-                Some(name) => L4Info::State(name),
-                None => L4Info::None,
-            },
+            l4: conn.with_l4(|st| l4proto::print(original.proto, st)),
             acct: None,
             mark: conn.mark(),
             zone: Zone {

@@ -151,11 +151,15 @@ pub(crate) struct Timeouts {
     /// `nf_conntrack_tcp_timeout_unacknowledged`: the cap while data is unacknowledged,
     /// and for connections picked up mid-stream until a reply is seen.
     pub(crate) tcp_unacknowledged: u32,
+    /// `nf_conntrack_gre_timeout`: GRE before a reply.
+    pub(crate) gre_unreplied: u32,
+    /// `nf_conntrack_gre_timeout_stream`: GRE once replied.
+    pub(crate) gre_replied: u32,
 }
 
 impl Timeouts {
     /// Linux 6.12's defaults: `nf_ct_generic_timeout`, `udp_timeouts[]`,
-    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout` and `tcp_timeouts[]`.
+    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout`, `tcp_timeouts[]` and `gre_timeouts[]`.
     pub(crate) const fn defaults() -> Timeouts {
         Timeouts {
             generic: 600,
@@ -174,6 +178,8 @@ impl Timeouts {
             tcp_syn_sent2: 120,
             tcp_max_retrans: 300,
             tcp_unacknowledged: 300,
+            gre_unreplied: 30,
+            gre_replied: 180,
         }
     }
 }

@@ -13,12 +13,14 @@
 
 use crate::proto::conn::{CtInfo, PacketAction, Timeouts, Verdict as PacketVerdict};
 use crate::proto::pipeline::{Conntrack, HookCtx, Packet};
+use crate::proto::proc_line::L4Info;
 use crate::proto::proto_generic::{self, Generic};
+use crate::proto::proto_gre::{Gre, GreState};
 use crate::proto::proto_icmp::{Icmp, Icmpv6};
 use crate::proto::proto_tcp::{Tcp, TcpAction, TcpConn, TcpLog, TcpSettings, TcpVerdict};
 use crate::proto::proto_udp::{Udp, UdpLite, UdpState};
 use crate::proto::tuple::{
-    Parsed, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
+    Parsed, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
 };
 
 /// What a tracker keeps per entry (`union nf_conntrack_proto`), guarded by the entry's lock.
@@ -31,6 +33,8 @@ pub(crate) enum L4State {
     Udp(UdpState),
     /// TCP: the state machine and both windows.
     Tcp(TcpConn),
+    /// GRE: its two timeouts.
+    Gre(GreState),
 }
 
 /// The per-netns settings the trackers read (the protocol sysctls).
@@ -166,9 +170,15 @@ pub(crate) trait L4Proto {
         false
     }
 
-    /// `print_conntrack`: the state `/proc` shows after the timeout, if the protocol has one.
+    /// The name of the entry's state, for protocols with a state machine.
     fn state_name(_state: &L4State) -> Option<&'static str> {
         None
+    }
+
+    /// `print_conntrack`: what `/proc` shows after the timeout (by default the state's name,
+    /// if the protocol has states).
+    fn print(state: &L4State) -> L4Info {
+        Self::state_name(state).map_or(L4Info::None, L4Info::State)
     }
 }
 
@@ -182,8 +192,8 @@ pub(crate) trait Visit {
 }
 
 /// Runs `v` with the tracker of `proto` (`nf_ct_l4proto_find`), or returns `None` for the
-/// protocols 6.12 tracks with trackers the module does not have yet (SCTP, DCCP, GRE),
-/// whose packets pass untracked. Every tracker is registered here.
+/// protocols 6.12 tracks with trackers the module does not have yet (SCTP, DCCP), whose
+/// packets pass untracked. Every tracker is registered here.
 pub(crate) fn dispatch<V: Visit>(proto: u8, v: V) -> Option<V::Out> {
     Some(match proto {
         IPPROTO_TCP => v.visit::<Tcp>(),
@@ -191,6 +201,7 @@ pub(crate) fn dispatch<V: Visit>(proto: u8, v: V) -> Option<V::Out> {
         IPPROTO_UDPLITE => v.visit::<UdpLite>(),
         IPPROTO_ICMP => v.visit::<Icmp>(),
         IPPROTO_ICMPV6 => v.visit::<Icmpv6>(),
+        IPPROTO_GRE => v.visit::<Gre>(),
         p if proto_generic::is_generic(p) => v.visit::<Generic>(),
         _ => return None,
     })
@@ -220,14 +231,14 @@ pub(crate) fn can_early_drop(proto: u8, state: &L4State) -> bool {
     dispatch(proto, CanEarlyDrop(state)).unwrap_or(false)
 }
 
-/// The state name `/proc` shows for an entry of `proto` in `state`, if any.
-pub(crate) fn state_name(proto: u8, state: &L4State) -> Option<&'static str> {
-    struct StateName<'a>(&'a L4State);
-    impl Visit for StateName<'_> {
-        type Out = Option<&'static str>;
-        fn visit<L: L4Proto>(self) -> Option<&'static str> {
-            L::state_name(self.0)
+/// What `/proc` shows of the tracker's state for an entry of `proto` in `state`.
+pub(crate) fn print(proto: u8, state: &L4State) -> L4Info {
+    struct Print<'a>(&'a L4State);
+    impl Visit for Print<'_> {
+        type Out = L4Info;
+        fn visit<L: L4Proto>(self) -> L4Info {
+            L::print(self.0)
         }
     }
-    dispatch(proto, StateName(state)).flatten()
+    dispatch(proto, Print(state)).unwrap_or(L4Info::None)
 }
