@@ -1746,3 +1746,25 @@ fn fuzz_invariants_hold_on_dccp_packets() {
         }
     }
 }
+
+#[test]
+fn the_response_ack_is_not_checked() {
+    // 6.12 compares no Response's ack with the Request's sequence number: only the client's
+    // Ack is checked, against the Response's.
+    both_families(|sim| {
+        sim.expect(A, D::new(REQUEST, 100), Out::Accept, DccpState::Request);
+        sim.expect(
+            B,
+            D::new(RESPONSE, 500).ack(12345),
+            Out::Accept,
+            DccpState::Respond,
+        );
+        sim.expect(
+            A,
+            D::new(ACK, 101).ack(500),
+            Out::Accept,
+            DccpState::PartOpen,
+        );
+        assert!(sim.assured());
+    });
+}
