@@ -30,6 +30,9 @@ mod proc_line_tests;
 #[path = "tests/proto_gre.rs"]
 mod proto_gre_tests;
 #[cfg(test)]
+#[path = "tests/proto_dccp.rs"]
+mod proto_dccp_tests;
+#[cfg(test)]
 #[path = "tests/proto_tcp.rs"]
 mod proto_tcp_tests;
 #[cfg(test)]
@@ -49,7 +52,7 @@ mod tuple_tests;
 use core::fmt::{self, Write};
 use proto::proc_line::{self, Counter, L4Info, Snapshot};
 use proto::tuple::{self, Parsed, Tuple, L3, L4};
-use proto::{conn, proto_generic, proto_gre, proto_icmp, proto_tcp, proto_udp};
+use proto::{conn, proto_dccp, proto_generic, proto_gre, proto_icmp, proto_tcp, proto_udp};
 
 /// A `fmt::Write` into a fixed array that fails once full, like a `seq_file` page.
 struct FixedBuf<const N: usize> {
@@ -266,6 +269,67 @@ fn check_l4(data: &[u8], p: &Parsed) {
     }
     if p.tuple.proto == tuple::IPPROTO_TCP {
         check_tcp(data, p, status, hz, &t);
+    }
+    if p.tuple.proto == tuple::IPPROTO_DCCP {
+        check_dccp(data, p, status, hz, &t);
+    }
+}
+
+/// Invariants of the DCCP header check and tracker: the checksum coverage asked about lies
+/// within the packet, the header read fits in it, and the tracker, on a new and on a
+/// data-driven state, only ever stores a state and leaves the state alone when it refuses
+/// or kills.
+fn check_dccp(data: &[u8], p: &Parsed, status: u32, hz: u32, t: &conn::Timeouts) {
+    use proto_dccp::*;
+    let len = data.len().saturating_sub(p.dataoff);
+    let mut asked = None;
+    let res = dccp_error(data, p.dataoff, |cov| {
+        asked = Some(cov);
+        word(data, 104) & 1 == 0
+    });
+    assert!(asked.is_none_or(|c| c <= len), "coverage beyond the packet");
+    let hdr = match res {
+        Ok(h) => h,
+        Err(e) => {
+            assert!(matches!(e, DccpError::Short | DccpError::Truncated) || e.msg().is_some());
+            return;
+        }
+    };
+    assert!(asked.is_some(), "checksum never asked about");
+    assert!(DCCP_HDR_LEN + hdr.ty.hdr_len() <= len);
+    assert!(hdr.seq < 1 << 48 && hdr.ack.is_none_or(|a| a < 1 << 48));
+    assert_eq!(hdr.ack.is_some(), hdr.ty.has_ack());
+
+    let fresh = dccp_new(&hdr, &DccpSettings::defaults());
+    assert_eq!(fresh.is_ok(), hdr.ty == DccpPktType::Request);
+    let w = word(data, 108);
+    let driven = DccpConn {
+        role: if w & 1 == 0 {
+            [DccpRole::Client, DccpRole::Server]
+        } else {
+            [DccpRole::Server, DccpRole::Client]
+        },
+        state: DccpState::from_u8(((w >> 1) % 8) as u8).unwrap_or_default(),
+        last_pkt: DccpPktType::from_u8(((w >> 4) % 10) as u8).unwrap_or_default(),
+        last_dir: if w & 0x100 == 0 {
+            tuple::Dir::Original
+        } else {
+            tuple::Dir::Reply
+        },
+        handshake_seq: u64::from(word(data, 112)) << 16 | u64::from(w >> 16),
+    };
+    for mut conn in fresh.into_iter().chain([driven]) {
+        for dir in [tuple::Dir::Original, tuple::Dir::Reply] {
+            let before = conn;
+            let a = dccp_packet(&mut conn, &hdr, dir, status, hz, t);
+            assert!(conn.state as u8 <= DccpState::TimeWait as u8, "{conn:?}");
+            if !a.accept || a.kill {
+                assert_eq!(conn, before, "state changed by a refused or killing packet");
+            }
+            if !a.accept {
+                assert!(a.refresh.is_none() && !a.kill && !a.set_assured);
+            }
+        }
     }
 }
 

@@ -186,6 +186,7 @@ impl Sim {
             ct: HostCt::with(Settings {
                 timeouts: T,
                 tcp: s,
+                ..Settings::defaults()
             }),
             // 100 s before nfct_time_stamp wraps: the timeouts cross it.
             now: u32::MAX - 100 * HZ,

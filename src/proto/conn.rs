@@ -110,6 +110,10 @@ impl CtInfo {
     }
 }
 
+/// `DCCP_MSL` of nf_conntrack_proto_dccp.c in seconds: the maximum segment lifetime the
+/// DCCP timeouts are multiples of (RFC 4340).
+const DCCP_MSL: u32 = 2 * 60;
+
 /// Per-netns default timeouts, in seconds (the sysctls `nf_conntrack_*_timeout`). The
 /// kernel keeps them in jiffies; [`secs_to_jiffies`] converts.
 ///
@@ -155,11 +159,26 @@ pub(crate) struct Timeouts {
     pub(crate) gre_unreplied: u32,
     /// `nf_conntrack_gre_timeout_stream`: GRE once replied.
     pub(crate) gre_replied: u32,
+    /// `nf_conntrack_dccp_timeout_request`: DCCP `REQUEST`, and `NONE` (`timeouts[0]`).
+    pub(crate) dccp_request: u32,
+    /// `nf_conntrack_dccp_timeout_respond`: DCCP `RESPOND`.
+    pub(crate) dccp_respond: u32,
+    /// `nf_conntrack_dccp_timeout_partopen`: DCCP `PARTOPEN`.
+    pub(crate) dccp_partopen: u32,
+    /// `nf_conntrack_dccp_timeout_open`: DCCP `OPEN`.
+    pub(crate) dccp_open: u32,
+    /// `nf_conntrack_dccp_timeout_closereq`: DCCP `CLOSEREQ`.
+    pub(crate) dccp_closereq: u32,
+    /// `nf_conntrack_dccp_timeout_closing`: DCCP `CLOSING`.
+    pub(crate) dccp_closing: u32,
+    /// `nf_conntrack_dccp_timeout_timewait`: DCCP `TIMEWAIT`.
+    pub(crate) dccp_timewait: u32,
 }
 
 impl Timeouts {
     /// Linux 6.12's defaults: `nf_ct_generic_timeout`, `udp_timeouts[]`,
-    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout`, `tcp_timeouts[]` and `gre_timeouts[]`.
+    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout`, `tcp_timeouts[]`, `gre_timeouts[]` and
+    /// `nf_conntrack_dccp_init_net` (`DCCP_MSL` is 2 minutes).
     pub(crate) const fn defaults() -> Timeouts {
         Timeouts {
             generic: 600,
@@ -180,6 +199,13 @@ impl Timeouts {
             tcp_unacknowledged: 300,
             gre_unreplied: 30,
             gre_replied: 180,
+            dccp_request: 2 * DCCP_MSL,
+            dccp_respond: 4 * DCCP_MSL,
+            dccp_partopen: 4 * DCCP_MSL,
+            dccp_open: 12 * 3600,
+            dccp_closereq: 64,
+            dccp_closing: 64,
+            dccp_timewait: 2 * DCCP_MSL,
         }
     }
 }

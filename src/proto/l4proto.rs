@@ -14,13 +14,15 @@
 use crate::proto::conn::{CtInfo, PacketAction, Timeouts, Verdict as PacketVerdict};
 use crate::proto::pipeline::{Conntrack, HookCtx, Packet};
 use crate::proto::proc_line::L4Info;
+use crate::proto::proto_dccp::{Dccp, DccpConn, DccpSettings};
 use crate::proto::proto_generic::{self, Generic};
 use crate::proto::proto_gre::{Gre, GreState};
 use crate::proto::proto_icmp::{Icmp, Icmpv6};
 use crate::proto::proto_tcp::{Tcp, TcpAction, TcpConn, TcpLog, TcpSettings, TcpVerdict};
 use crate::proto::proto_udp::{Udp, UdpLite, UdpState};
 use crate::proto::tuple::{
-    Parsed, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
+    Parsed, IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
+    IPPROTO_UDPLITE,
 };
 
 /// What a tracker keeps per entry (`union nf_conntrack_proto`), guarded by the entry's lock.
@@ -35,6 +37,8 @@ pub(crate) enum L4State {
     Tcp(TcpConn),
     /// GRE: its two timeouts.
     Gre(GreState),
+    /// DCCP: the state, the roles and the handshake's sequence number.
+    Dccp(DccpConn),
 }
 
 /// The per-netns settings the trackers read (the protocol sysctls).
@@ -44,6 +48,8 @@ pub(crate) struct Settings {
     pub(crate) timeouts: Timeouts,
     /// TCP's settings.
     pub(crate) tcp: TcpSettings,
+    /// DCCP's settings (`nf_conntrack_dccp_loose`).
+    pub(crate) dccp: DccpSettings,
 }
 
 impl Settings {
@@ -52,6 +58,7 @@ impl Settings {
         Self {
             timeouts: Timeouts::defaults(),
             tcp: TcpSettings::defaults(),
+            dccp: DccpSettings::defaults(),
         }
     }
 }
@@ -192,8 +199,8 @@ pub(crate) trait Visit {
 }
 
 /// Runs `v` with the tracker of `proto` (`nf_ct_l4proto_find`), or returns `None` for the
-/// protocols 6.12 tracks with trackers the module does not have yet (SCTP, DCCP), whose
-/// packets pass untracked. Every tracker is registered here.
+/// protocols 6.12 tracks with trackers the module does not have yet (SCTP), whose packets
+/// pass untracked. Every tracker is registered here.
 pub(crate) fn dispatch<V: Visit>(proto: u8, v: V) -> Option<V::Out> {
     Some(match proto {
         IPPROTO_TCP => v.visit::<Tcp>(),
@@ -202,6 +209,7 @@ pub(crate) fn dispatch<V: Visit>(proto: u8, v: V) -> Option<V::Out> {
         IPPROTO_ICMP => v.visit::<Icmp>(),
         IPPROTO_ICMPV6 => v.visit::<Icmpv6>(),
         IPPROTO_GRE => v.visit::<Gre>(),
+        IPPROTO_DCCP => v.visit::<Dccp>(),
         p if proto_generic::is_generic(p) => v.visit::<Generic>(),
         _ => return None,
     })

@@ -353,8 +353,8 @@ fn track_packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         parsed: &parsed,
         ctx,
     };
-    // SCTP, DCCP and GRE have trackers of their own in 6.12, which the module does not have
-    // yet: their packets pass untracked.
+    // SCTP and GRE have trackers of their own in 6.12, which the module does not have yet:
+    // their packets pass untracked.
     l4proto::dispatch(proto, run).unwrap_or(TRACKED)
 }
 
