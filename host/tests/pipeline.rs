@@ -125,8 +125,8 @@ fn icmp_errors_relate_or_count() {
 #[test]
 fn untracked_protocols_pass_without_entries() {
     let ct = ct();
-    // SCTP, DCCP and GRE: 6.12 has trackers the module does not have yet.
-    for proto in [132, 33, 47] {
+    // DCCP and GRE: 6.12 has trackers the module does not have yet.
+    for proto in [33, 47] {
         let p = Ipv4::new(proto, A4, B4).build(&[0u8; 16]);
         assert_eq!(receive(&ct, &p, L3::Ipv4, 1000, HZ), ACCEPT);
     }
@@ -289,18 +289,21 @@ fn settings_reach_the_trackers() {
 
 #[test]
 fn registry_matches_6_12() {
-    // allow_clash: generic, UDP, UDP-Lite (and GRE, not tracked yet); not TCP nor ICMP.
+    // allow_clash: generic, UDP, UDP-Lite (and GRE, not tracked yet); not TCP, SCTP nor
+    // ICMP.
     for (proto, clash) in [
         (6, false),
         (17, true),
         (136, true),
         (1, false),
         (58, false),
+        (132, false),
         (99, true),
     ] {
         assert_eq!(l4proto::allow_clash(proto), clash, "proto {proto}");
     }
-    // Only TCP has a state name, and can drop assured entries early while closing.
+    // TCP (and SCTP: see proto_sctp.rs) have state names, and can drop assured entries early
+    // while closing.
     let mut tcp = TcpConn::default();
     for (state, early) in [
         (TcpConntrack::Established, false),

@@ -151,11 +151,28 @@ pub(crate) struct Timeouts {
     /// `nf_conntrack_tcp_timeout_unacknowledged`: the cap while data is unacknowledged,
     /// and for connections picked up mid-stream until a reply is seen.
     pub(crate) tcp_unacknowledged: u32,
+    /// `nf_conntrack_sctp_timeout_closed`: SCTP `CLOSED`.
+    pub(crate) sctp_closed: u32,
+    /// `nf_conntrack_sctp_timeout_cookie_wait`: SCTP `COOKIE_WAIT`.
+    pub(crate) sctp_cookie_wait: u32,
+    /// `nf_conntrack_sctp_timeout_cookie_echoed`: SCTP `COOKIE_ECHOED`.
+    pub(crate) sctp_cookie_echoed: u32,
+    /// `nf_conntrack_sctp_timeout_established`: SCTP `ESTABLISHED`.
+    pub(crate) sctp_established: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_sent`: SCTP `SHUTDOWN_SENT`.
+    pub(crate) sctp_shutdown_sent: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_recd`: SCTP `SHUTDOWN_RECD`.
+    pub(crate) sctp_shutdown_recd: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_ack_sent`: SCTP `SHUTDOWN_ACK_SENT`.
+    pub(crate) sctp_shutdown_ack_sent: u32,
+    /// `nf_conntrack_sctp_timeout_heartbeat_sent`: SCTP `HEARTBEAT_SENT` (a secondary path
+    /// seen through its HEARTBEAT).
+    pub(crate) sctp_heartbeat_sent: u32,
 }
 
 impl Timeouts {
     /// Linux 6.12's defaults: `nf_ct_generic_timeout`, `udp_timeouts[]`,
-    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout` and `tcp_timeouts[]`.
+    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout`, `tcp_timeouts[]` and `sctp_timeouts[]`.
     pub(crate) const fn defaults() -> Timeouts {
         Timeouts {
             generic: 600,
@@ -174,6 +191,14 @@ impl Timeouts {
             tcp_syn_sent2: 120,
             tcp_max_retrans: 300,
             tcp_unacknowledged: 300,
+            sctp_closed: 10,
+            sctp_cookie_wait: 3,
+            sctp_cookie_echoed: 3,
+            sctp_established: 210,
+            sctp_shutdown_sent: 3,
+            sctp_shutdown_recd: 3,
+            sctp_shutdown_ack_sent: 3,
+            sctp_heartbeat_sent: 30,
         }
     }
 }

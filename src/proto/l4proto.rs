@@ -15,10 +15,11 @@ use crate::proto::conn::{CtInfo, PacketAction, Timeouts, Verdict as PacketVerdic
 use crate::proto::pipeline::{Conntrack, HookCtx, Packet};
 use crate::proto::proto_generic::{self, Generic};
 use crate::proto::proto_icmp::{Icmp, Icmpv6};
+use crate::proto::proto_sctp::{Sctp, SctpConn};
 use crate::proto::proto_tcp::{Tcp, TcpAction, TcpConn, TcpLog, TcpSettings, TcpVerdict};
 use crate::proto::proto_udp::{Udp, UdpLite, UdpState};
 use crate::proto::tuple::{
-    Parsed, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
+    Parsed, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE,
 };
 
 /// What a tracker keeps per entry (`union nf_conntrack_proto`), guarded by the entry's lock.
@@ -31,6 +32,8 @@ pub(crate) enum L4State {
     Udp(UdpState),
     /// TCP: the state machine and both windows.
     Tcp(TcpConn),
+    /// SCTP: the association state and its verification tags.
+    Sctp(SctpConn),
 }
 
 /// The per-netns settings the trackers read (the protocol sysctls).
@@ -142,8 +145,10 @@ pub(crate) trait L4Proto {
     fn error<P: Packet + ?Sized>(pkt: &P, parsed: &Parsed, ctx: &HookCtx) -> Option<Self::Header>;
 
     /// A new entry: the state it starts with and the tracker's verdict on its first packet
-    /// (6.12's `new`, and the first `packet` on the unconfirmed entry).
-    fn new_conn(
+    /// (6.12's `new`, and the first `packet` on the unconfirmed entry). `pkt` is there for
+    /// trackers that read more of the packet than [`Self::Header`] holds (SCTP's chunks).
+    fn new_conn<P: Packet + ?Sized>(
+        pkt: &P,
         hdr: &Self::Header,
         parsed: &Parsed,
         ctx: &HookCtx,
@@ -151,9 +156,10 @@ pub(crate) trait L4Proto {
     ) -> (L4State, L4Action);
 
     /// A packet of an existing entry (`packet`).
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         ct: &C,
         entry: &C::Ref,
+        pkt: &P,
         hdr: &Self::Header,
         ctinfo: CtInfo,
         ctx: &HookCtx,
@@ -182,7 +188,7 @@ pub(crate) trait Visit {
 }
 
 /// Runs `v` with the tracker of `proto` (`nf_ct_l4proto_find`), or returns `None` for the
-/// protocols 6.12 tracks with trackers the module does not have yet (SCTP, DCCP, GRE),
+/// protocols 6.12 tracks with trackers the module does not have yet (DCCP, GRE),
 /// whose packets pass untracked. Every tracker is registered here.
 pub(crate) fn dispatch<V: Visit>(proto: u8, v: V) -> Option<V::Out> {
     Some(match proto {
@@ -191,6 +197,7 @@ pub(crate) fn dispatch<V: Visit>(proto: u8, v: V) -> Option<V::Out> {
         IPPROTO_UDPLITE => v.visit::<UdpLite>(),
         IPPROTO_ICMP => v.visit::<Icmp>(),
         IPPROTO_ICMPV6 => v.visit::<Icmpv6>(),
+        IPPROTO_SCTP => v.visit::<Sctp>(),
         p if proto_generic::is_generic(p) => v.visit::<Generic>(),
         _ => return None,
     })

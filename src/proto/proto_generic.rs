@@ -53,16 +53,23 @@ impl L4Proto for Generic {
         Some(())
     }
 
-    fn new_conn(_hdr: &(), _parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+    fn new_conn<P: Packet + ?Sized>(
+        _pkt: &P,
+        _hdr: &(),
+        _parsed: &Parsed,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> (L4State, L4Action) {
         (
             L4State::None,
             generic_packet(ctx.clock.hz, &s.timeouts).into(),
         )
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         _ct: &C,
         _entry: &C::Ref,
+        _pkt: &P,
         _hdr: &(),
         _ctinfo: CtInfo,
         ctx: &HookCtx,
