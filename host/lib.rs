@@ -27,11 +27,14 @@ mod pkt;
 #[path = "tests/proc_line.rs"]
 mod proc_line_tests;
 #[cfg(test)]
+#[path = "tests/proto_dccp.rs"]
+mod proto_dccp_tests;
+#[cfg(test)]
 #[path = "tests/proto_gre.rs"]
 mod proto_gre_tests;
 #[cfg(test)]
-#[path = "tests/proto_dccp.rs"]
-mod proto_dccp_tests;
+#[path = "tests/proto_sctp.rs"]
+mod proto_sctp_tests;
 #[cfg(test)]
 #[path = "tests/proto_tcp.rs"]
 mod proto_tcp_tests;
@@ -52,7 +55,9 @@ mod tuple_tests;
 use core::fmt::{self, Write};
 use proto::proc_line::{self, Counter, L4Info, Snapshot};
 use proto::tuple::{self, Parsed, Tuple, L3, L4};
-use proto::{conn, proto_dccp, proto_generic, proto_gre, proto_icmp, proto_tcp, proto_udp};
+use proto::{
+    conn, proto_dccp, proto_generic, proto_gre, proto_icmp, proto_sctp, proto_tcp, proto_udp,
+};
 
 /// A `fmt::Write` into a fixed array that fails once full, like a `seq_file` page.
 struct FixedBuf<const N: usize> {
@@ -273,6 +278,9 @@ fn check_l4(data: &[u8], p: &Parsed) {
     if p.tuple.proto == tuple::IPPROTO_DCCP {
         check_dccp(data, p, status, hz, &t);
     }
+    if p.tuple.proto == tuple::IPPROTO_SCTP {
+        check_sctp(data, p, hz, &t);
+    }
 }
 
 /// Invariants of the DCCP header check and tracker: the checksum coverage asked about lies
@@ -330,6 +338,78 @@ fn check_dccp(data: &[u8], p: &Parsed, status: u32, hz: u32, t: &conn::Timeouts)
                 assert!(a.refresh.is_none() && !a.kill && !a.set_assured);
             }
         }
+    }
+}
+
+/// Invariants of the SCTP header and chunk checks and of the tracker: the CRC32c and the
+/// walk stay within the packet, a header that passed has a chunk, and the tracker on a
+/// fresh and on a data-driven association never stores a non-state, never refreshes an
+/// invalid packet, and refreshes an accepted one to its new state's timeout.
+fn check_sctp(data: &[u8], p: &Parsed, hz: u32, t: &conn::Timeouts) {
+    use proto_sctp::*;
+    let len = data.len();
+    assert!(sctp_crc32c(data, p.dataoff).is_some());
+    for ch in chunks(data, p.dataoff) {
+        assert!(ch.offset >= p.dataoff + SCTP_HDR_LEN && ch.offset + SCTP_CHUNK_HDR_LEN <= len);
+    }
+    let _ = sctp_error(data, p.dataoff, true);
+    let hdr = match sctp_error(data, p.dataoff, false) {
+        Ok(h) => h,
+        Err(e) => {
+            assert_ne!(e, SctpError::BadCrc);
+            return;
+        }
+    };
+    assert!(p.dataoff + SCTP_HDR_LEN + SCTP_CHUNK_HDR_LEN <= len);
+    assert!(chunks(data, p.dataoff)
+        .next()
+        .is_some_and(|c| hdr.map.has(c.ty)));
+
+    let mut fresh = SctpConn::default();
+    let a = sctp_packet(&mut fresh, data, &hdr, tuple::Dir::Original, false, hz, t);
+    check_sctp_action(&fresh, &a, hz, t);
+    if a.verdict.is_ok() {
+        assert_ne!(fresh.state, SctpConntrack::None);
+    }
+    let mut driven = SctpConn {
+        state: SctpConntrack::from_u8((word(data, 48) % 9) as u8).unwrap_or_default(),
+        vtag: [word(data, 52), word(data, 56)],
+        init: [word(data, 60) & 1 != 0, word(data, 60) & 2 != 0],
+        last_dir: if word(data, 60) & 4 != 0 {
+            tuple::Dir::Reply
+        } else {
+            tuple::Dir::Original
+        },
+        flags: (word(data, 60) >> 3 & 1) as u8,
+    };
+    for dir in [tuple::Dir::Original, tuple::Dir::Reply] {
+        let a = sctp_packet(&mut driven, data, &hdr, dir, true, hz, t);
+        check_sctp_action(&driven, &a, hz, t);
+    }
+}
+
+fn check_sctp_action(
+    c: &proto_sctp::SctpConn,
+    a: &proto_sctp::SctpAction,
+    hz: u32,
+    t: &conn::Timeouts,
+) {
+    use proto_sctp::*;
+    assert!(
+        SctpConntrack::from_u8(c.state as u8).is_some(),
+        "stored {:?}",
+        c.state
+    );
+    match a.verdict {
+        Ok(()) => {
+            if let Some(r) = a.refresh {
+                assert_eq!(r, sctp_timeout(t, c.state, hz));
+            }
+        }
+        Err(_) => assert!(a.refresh.is_none()),
+    }
+    if a.set_assured {
+        assert!(a.protoinfo);
     }
 }
 

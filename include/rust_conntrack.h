@@ -116,6 +116,8 @@ void rct_gc_stop(void);
 /* Transport checksums, verified as nf_conntrack does (len 0: the whole packet). */
 bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dataoff,
 			u8 protocol, u8 family, unsigned int len);
+/* skb->ip_summed == CHECKSUM_NONE: SCTP verifies its CRC32c only then, as sctp_error. */
+bool rct_skb_csum_none(const struct sk_buff *skb);
 
 /* Hook context. */
 bool rct_hook_in_loopback(const struct nf_hook_state *state);

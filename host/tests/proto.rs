@@ -595,6 +595,21 @@ fn generic_is_600s_both_ways_never_assured() {
     assert_eq!(generic_packet(HZ, &t), PacketAction::refresh(60 * HZ));
 }
 
+/// Whether the registry sends `proto` to the generic tracker.
+fn is_generic(proto: u8) -> bool {
+    use crate::proto::l4proto::{dispatch, L4Proto, Visit};
+    use crate::proto::proto_generic::Generic;
+    use core::any::TypeId;
+    struct IsGeneric;
+    impl Visit for IsGeneric {
+        type Out = bool;
+        fn visit<L: L4Proto>(self) -> bool {
+            TypeId::of::<L>() == TypeId::of::<Generic>()
+        }
+    }
+    dispatch(proto, IsGeneric)
+}
+
 #[test]
 fn generic_dispatch() {
     for proto in [

@@ -18,7 +18,7 @@ use crate::proto::pipeline::{
     self, Clock, Conntrack, Entry, HookCtx, HookRole, Insert, NewEntry, Packet, Pick, Verdict,
     UNCONFIRMED_MAX_AGE_SECS,
 };
-use crate::proto::proc_line::{write_line, L4Info, Snapshot};
+use crate::proto::proc_line::{write_line, Snapshot};
 use crate::proto::stat::{Stat, StatRow, STAT_COUNT};
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN, L3};
 use crate::sys::netfilter::{Defrag, HookRegistration};

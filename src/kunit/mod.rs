@@ -374,9 +374,9 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     let Some(ct) = test_state(&t) else {
         return;
     };
-    // SCTP over IPv6: parsed, but not tracked yet.
+    // DCCP over IPv6: parsed, but not tracked yet.
     let (p4, mut p6) = (ipv4_udp(), ipv6_tcp_syn());
-    p6[6] = 132;
+    p6[6] = 33;
     let (Some(s4), Some(s6)) = (
         TestSkb::new(&p4, p4.len(), L3::Ipv4),
         TestSkb::new(&p6, 20, L3::Ipv6),

@@ -173,12 +173,29 @@ pub(crate) struct Timeouts {
     pub(crate) dccp_closing: u32,
     /// `nf_conntrack_dccp_timeout_timewait`: DCCP `TIMEWAIT`.
     pub(crate) dccp_timewait: u32,
+    /// `nf_conntrack_sctp_timeout_closed`: SCTP `CLOSED`.
+    pub(crate) sctp_closed: u32,
+    /// `nf_conntrack_sctp_timeout_cookie_wait`: SCTP `COOKIE_WAIT`.
+    pub(crate) sctp_cookie_wait: u32,
+    /// `nf_conntrack_sctp_timeout_cookie_echoed`: SCTP `COOKIE_ECHOED`.
+    pub(crate) sctp_cookie_echoed: u32,
+    /// `nf_conntrack_sctp_timeout_established`: SCTP `ESTABLISHED`.
+    pub(crate) sctp_established: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_sent`: SCTP `SHUTDOWN_SENT`.
+    pub(crate) sctp_shutdown_sent: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_recd`: SCTP `SHUTDOWN_RECD`.
+    pub(crate) sctp_shutdown_recd: u32,
+    /// `nf_conntrack_sctp_timeout_shutdown_ack_sent`: SCTP `SHUTDOWN_ACK_SENT`.
+    pub(crate) sctp_shutdown_ack_sent: u32,
+    /// `nf_conntrack_sctp_timeout_heartbeat_sent`: SCTP `HEARTBEAT_SENT` (a secondary path
+    /// seen through its HEARTBEAT).
+    pub(crate) sctp_heartbeat_sent: u32,
 }
 
 impl Timeouts {
     /// Linux 6.12's defaults: `nf_ct_generic_timeout`, `udp_timeouts[]`,
-    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout`, `tcp_timeouts[]`, `gre_timeouts[]` and
-    /// `nf_conntrack_dccp_init_net` (`DCCP_MSL` is 2 minutes).
+    /// `nf_ct_icmp_timeout`, `nf_ct_icmpv6_timeout`, `tcp_timeouts[]`, `gre_timeouts[]`,
+    /// `sctp_timeouts[]` and `nf_conntrack_dccp_init_net` (`DCCP_MSL` is 2 minutes).
     pub(crate) const fn defaults() -> Timeouts {
         Timeouts {
             generic: 600,
@@ -206,6 +223,14 @@ impl Timeouts {
             dccp_closereq: 64,
             dccp_closing: 64,
             dccp_timewait: 2 * DCCP_MSL,
+            sctp_closed: 10,
+            sctp_cookie_wait: 3,
+            sctp_cookie_echoed: 3,
+            sctp_established: 210,
+            sctp_shutdown_sent: 3,
+            sctp_shutdown_recd: 3,
+            sctp_shutdown_ack_sent: 3,
+            sctp_heartbeat_sent: 30,
         }
     }
 }

@@ -15,14 +15,15 @@ use crate::proto::conn::{CtInfo, PacketAction, Timeouts, Verdict as PacketVerdic
 use crate::proto::pipeline::{Conntrack, HookCtx, Packet};
 use crate::proto::proc_line::L4Info;
 use crate::proto::proto_dccp::{Dccp, DccpConn, DccpSettings};
-use crate::proto::proto_generic::{self, Generic};
+use crate::proto::proto_generic::Generic;
 use crate::proto::proto_gre::{Gre, GreState};
 use crate::proto::proto_icmp::{Icmp, Icmpv6};
+use crate::proto::proto_sctp::{Sctp, SctpConn};
 use crate::proto::proto_tcp::{Tcp, TcpAction, TcpConn, TcpLog, TcpSettings, TcpVerdict};
 use crate::proto::proto_udp::{Udp, UdpLite, UdpState};
 use crate::proto::tuple::{
-    Parsed, IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP,
-    IPPROTO_UDPLITE,
+    Parsed, IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
+    IPPROTO_UDP, IPPROTO_UDPLITE,
 };
 
 /// What a tracker keeps per entry (`union nf_conntrack_proto`), guarded by the entry's lock.
@@ -39,6 +40,8 @@ pub(crate) enum L4State {
     Gre(GreState),
     /// DCCP: the state, the roles and the handshake's sequence number.
     Dccp(DccpConn),
+    /// SCTP: the association state and its verification tags.
+    Sctp(SctpConn),
 }
 
 /// The per-netns settings the trackers read (the protocol sysctls).
@@ -141,7 +144,7 @@ impl From<TcpAction> for L4Action {
 }
 
 /// A protocol tracker, in the spirit of `struct nf_conntrack_l4proto`.
-pub(crate) trait L4Proto {
+pub(crate) trait L4Proto: 'static {
     /// The header facts [`Self::error`] extracts for [`Self::new`] and [`Self::packet`].
     type Header;
 
@@ -153,8 +156,10 @@ pub(crate) trait L4Proto {
     fn error<P: Packet + ?Sized>(pkt: &P, parsed: &Parsed, ctx: &HookCtx) -> Option<Self::Header>;
 
     /// A new entry: the state it starts with and the tracker's verdict on its first packet
-    /// (6.12's `new`, and the first `packet` on the unconfirmed entry).
-    fn new_conn(
+    /// (6.12's `new`, and the first `packet` on the unconfirmed entry). `pkt` is there for
+    /// trackers that read more of the packet than [`Self::Header`] holds (SCTP's chunks).
+    fn new_conn<P: Packet + ?Sized>(
+        pkt: &P,
         hdr: &Self::Header,
         parsed: &Parsed,
         ctx: &HookCtx,
@@ -162,9 +167,10 @@ pub(crate) trait L4Proto {
     ) -> (L4State, L4Action);
 
     /// A packet of an existing entry (`packet`).
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         ct: &C,
         entry: &C::Ref,
+        pkt: &P,
         hdr: &Self::Header,
         ctinfo: CtInfo,
         ctx: &HookCtx,
@@ -198,21 +204,20 @@ pub(crate) trait Visit {
     fn visit<L: L4Proto>(self) -> Self::Out;
 }
 
-/// Runs `v` with the tracker of `proto` (`nf_ct_l4proto_find`), or returns `None` for the
-/// protocols 6.12 tracks with trackers the module does not have yet (SCTP), whose packets
-/// pass untracked. Every tracker is registered here.
-pub(crate) fn dispatch<V: Visit>(proto: u8, v: V) -> Option<V::Out> {
-    Some(match proto {
+/// Runs `v` with the tracker of `proto` (`nf_ct_l4proto_find`): every tracker is registered
+/// here, and every protocol without one of its own is generic's.
+pub(crate) fn dispatch<V: Visit>(proto: u8, v: V) -> V::Out {
+    match proto {
         IPPROTO_TCP => v.visit::<Tcp>(),
         IPPROTO_UDP => v.visit::<Udp>(),
         IPPROTO_UDPLITE => v.visit::<UdpLite>(),
         IPPROTO_ICMP => v.visit::<Icmp>(),
         IPPROTO_ICMPV6 => v.visit::<Icmpv6>(),
-        IPPROTO_GRE => v.visit::<Gre>(),
+        IPPROTO_SCTP => v.visit::<Sctp>(),
         IPPROTO_DCCP => v.visit::<Dccp>(),
-        p if proto_generic::is_generic(p) => v.visit::<Generic>(),
-        _ => return None,
-    })
+        IPPROTO_GRE => v.visit::<Gre>(),
+        _ => v.visit::<Generic>(),
+    }
 }
 
 /// The tracker's `allow_clash` for `proto`.
@@ -224,7 +229,7 @@ pub(crate) fn allow_clash(proto: u8) -> bool {
             L::ALLOW_CLASH
         }
     }
-    dispatch(proto, AllowClash).unwrap_or(false)
+    dispatch(proto, AllowClash)
 }
 
 /// The tracker's `can_early_drop` for an entry of `proto` in `state`.
@@ -236,7 +241,7 @@ pub(crate) fn can_early_drop(proto: u8, state: &L4State) -> bool {
             L::can_early_drop(self.0)
         }
     }
-    dispatch(proto, CanEarlyDrop(state)).unwrap_or(false)
+    dispatch(proto, CanEarlyDrop(state))
 }
 
 /// What `/proc` shows of the tracker's state for an entry of `proto` in `state`.
@@ -248,5 +253,5 @@ pub(crate) fn print(proto: u8, state: &L4State) -> L4Info {
             L::print(self.0)
         }
     }
-    dispatch(proto, Print(state)).unwrap_or(L4Info::None)
+    dispatch(proto, Print(state))
 }

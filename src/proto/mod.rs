@@ -11,7 +11,7 @@
 //! | `tuple` | tuples, packet parsing, ICMP errors' inner tuples | `nf_conntrack_tuple.h`, `nf_conntrack_proto.c`, `nf_conntrack_core.c` (`nf_ct_get_tuple`) |
 //! | `conn` | status bits, `ctinfo`, timeouts, jiffies arithmetic | `nf_conntrack_common.h`, `nf_conntrack.h` |
 //! | `l4proto` | the protocol tracker interface and its registry | `nf_conntrack_l4proto.h` |
-//! | `proto_generic`, `proto_udp`, `proto_icmp`, `proto_tcp`, `proto_gre`, `proto_dccp` | the trackers | `nf_conntrack_proto_*.c` |
+//! | `proto_generic`, `proto_udp`, `proto_icmp`, `proto_tcp`, `proto_sctp`, `proto_dccp`, `proto_gre` | the trackers | `nf_conntrack_proto_*.c` |
 //! | `pipeline` | what the hooks do with a packet, over table and entry traits | `nf_conntrack_core.c` (`nf_conntrack_in`, `nf_confirm`) |
 //! | `handoff` | the tracking-to-confirm hand-off and loopback rules | (the module's own: see the file) |
 //! | `proc_line`, `stat` | `/proc/net/rust_conntrack` lines, the statistics | `nf_conntrack_standalone.c` |
@@ -35,6 +35,8 @@ pub(crate) mod proto_generic;
 pub(crate) mod proto_gre;
 #[allow(dead_code)]
 pub(crate) mod proto_icmp;
+#[allow(dead_code)]
+pub(crate) mod proto_sctp;
 #[allow(dead_code)]
 pub(crate) mod proto_tcp;
 #[allow(dead_code)]

@@ -151,6 +151,12 @@ pub(crate) trait Packet: PacketBytes {
 
     /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::proto::handoff`]).
     fn nf_view(&self) -> Option<NfView>;
+
+    /// `skb->ip_summed == CHECKSUM_NONE`: nothing has verified the transport checksum, nor
+    /// will the device fill it in (`CHECKSUM_PARTIAL`). SCTP verifies its CRC32c only then.
+    fn checksum_none(&self) -> bool {
+        true
+    }
 }
 
 /// What the pipeline reads and writes of an entry. Fields may be read racily by lookups:
@@ -353,9 +359,7 @@ fn track_packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         parsed: &parsed,
         ctx,
     };
-    // SCTP and GRE have trackers of their own in 6.12, which the module does not have yet:
-    // their packets pass untracked.
-    l4proto::dispatch(proto, run).unwrap_or(TRACKED)
+    l4proto::dispatch(proto, run)
 }
 
 /// `nf_conntrack_handle_icmp`: errors relate to an entry or are counted, and some types are
@@ -428,7 +432,7 @@ impl<C: Conntrack + ?Sized, P: Packet + ?Sized> Visit for Run<'_, C, P> {
                 return new_entry::<L, C, P>(ct, pkt, parsed, &hdr, hash, ctx);
             };
             let ctinfo = CtInfo::of_match(dir, entry.status());
-            let action = L::packet(ct, &entry, &hdr, ctinfo, ctx, ct.settings());
+            let action = L::packet(ct, &entry, pkt, &hdr, ctinfo, ctx, ct.settings());
             ct.l4_action(Some(&entry), ctinfo, pkt.len(), &action);
             match action.verdict {
                 L4Verdict::Accept => {
@@ -444,6 +448,11 @@ impl<C: Conntrack + ?Sized, P: Packet + ?Sized> Visit for Run<'_, C, P> {
                 L4Verdict::Invalid => {
                     if let Some(t) = action.lowered_timeout {
                         entry.set_timeout(t);
+                    }
+                    // SCTP: a chunk may reach ESTABLISHED before a later one makes the packet
+                    // invalid; 6.12 has set the assured bit by then, and keeps it.
+                    if action.set_assured {
+                        entry.set_status(IPS_ASSURED);
                     }
                     ct.count(Stat::Invalid, 1);
                     return INVALID;
@@ -490,7 +499,7 @@ fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
     };
     // 6.12 allocates first and lets the tracker reject the new entry; asking first has the
     // same outcome without the allocation.
-    let (l4, action) = L::new_conn(hdr, parsed, ctx, ct.settings());
+    let (l4, action) = L::new_conn(pkt, hdr, parsed, ctx, ct.settings());
     if action.verdict != L4Verdict::Accept {
         ct.l4_action(None, CtInfo::New, pkt.len(), &action);
         ct.count(Stat::Invalid, 1);

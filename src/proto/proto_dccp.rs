@@ -639,7 +639,8 @@ impl L4Proto for Dccp {
         .ok()
     }
 
-    fn new_conn(
+    fn new_conn<P: Packet + ?Sized>(
+        _pkt: &P,
         hdr: &DccpHeader,
         _parsed: &Parsed,
         ctx: &HookCtx,
@@ -652,9 +653,10 @@ impl L4Proto for Dccp {
         (L4State::Dccp(conn), a.into())
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         ct: &C,
         entry: &C::Ref,
+        _pkt: &P,
         hdr: &DccpHeader,
         ctinfo: CtInfo,
         ctx: &HookCtx,

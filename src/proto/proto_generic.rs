@@ -13,27 +13,7 @@
 use crate::proto::conn::{secs_to_jiffies, CtInfo, PacketAction, Timeouts};
 use crate::proto::l4proto::{L4Action, L4Proto, L4State, Settings};
 use crate::proto::pipeline::{Conntrack, HookCtx, Packet};
-use crate::proto::tuple::{
-    Parsed, IPPROTO_DCCP, IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP,
-    IPPROTO_UDP, IPPROTO_UDPLITE,
-};
-
-/// Whether `nf_conntrack_handle_packet` sends protocol `proto` to `generic_packet`: every
-/// protocol but TCP, UDP, ICMP, ICMPv6, UDP-Lite, SCTP, DCCP and GRE (the last four are
-/// built in with the reference kernel's `CONFIG_NF_CT_PROTO_*`).
-pub(crate) fn is_generic(proto: u8) -> bool {
-    !matches!(
-        proto,
-        IPPROTO_TCP
-            | IPPROTO_UDP
-            | IPPROTO_ICMP
-            | IPPROTO_ICMPV6
-            | IPPROTO_UDPLITE
-            | IPPROTO_SCTP
-            | IPPROTO_DCCP
-            | IPPROTO_GRE
-    )
-}
+use crate::proto::tuple::Parsed;
 
 /// `generic_packet`: accept, and refresh the entry to the generic timeout (600 s), in either
 /// direction.
@@ -53,16 +33,23 @@ impl L4Proto for Generic {
         Some(())
     }
 
-    fn new_conn(_hdr: &(), _parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+    fn new_conn<P: Packet + ?Sized>(
+        _pkt: &P,
+        _hdr: &(),
+        _parsed: &Parsed,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> (L4State, L4Action) {
         (
             L4State::None,
             generic_packet(ctx.clock.hz, &s.timeouts).into(),
         )
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         _ct: &C,
         _entry: &C::Ref,
+        _pkt: &P,
         _hdr: &(),
         _ctinfo: CtInfo,
         ctx: &HookCtx,

@@ -67,14 +67,21 @@ impl L4Proto for Gre {
         Some(())
     }
 
-    fn new_conn(_hdr: &(), _parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+    fn new_conn<P: Packet + ?Sized>(
+        _pkt: &P,
+        _hdr: &(),
+        _parsed: &Parsed,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> (L4State, L4Action) {
         let st = GreState::new(&s.timeouts);
         (L4State::Gre(st), gre_packet(&st, 0, ctx.clock.hz).into())
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         ct: &C,
         entry: &C::Ref,
+        _pkt: &P,
         _hdr: &(),
         _ctinfo: CtInfo,
         ctx: &HookCtx,

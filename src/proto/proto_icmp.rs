@@ -85,7 +85,13 @@ impl L4Proto for Icmp {
         Some(())
     }
 
-    fn new_conn(_hdr: &(), parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+    fn new_conn<P: Packet + ?Sized>(
+        _pkt: &P,
+        _hdr: &(),
+        parsed: &Parsed,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> (L4State, L4Action) {
         let action = match icmp_type(parsed.tuple.l4) {
             Some(ty) => icmp_packet(ctx.l3, ty, ctx.clock.hz, &s.timeouts).into(),
             None => L4Action::INVALID,
@@ -93,9 +99,10 @@ impl L4Proto for Icmp {
         (L4State::None, action)
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         _ct: &C,
         entry: &C::Ref,
+        _pkt: &P,
         _hdr: &(),
         _ctinfo: CtInfo,
         ctx: &HookCtx,
@@ -118,7 +125,13 @@ impl L4Proto for Icmpv6 {
         Some(())
     }
 
-    fn new_conn(_hdr: &(), parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+    fn new_conn<P: Packet + ?Sized>(
+        _pkt: &P,
+        _hdr: &(),
+        parsed: &Parsed,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> (L4State, L4Action) {
         let action = match icmp_type(parsed.tuple.l4) {
             Some(ty) => icmpv6_packet(ctx.l3, ty, 0, ctx.clock.hz, &s.timeouts).into(),
             None => L4Action::INVALID,
@@ -126,9 +139,10 @@ impl L4Proto for Icmpv6 {
         (L4State::None, action)
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         _ct: &C,
         entry: &C::Ref,
+        _pkt: &P,
         _hdr: &(),
         _ctinfo: CtInfo,
         ctx: &HookCtx,

@@ -1578,7 +1578,8 @@ impl L4Proto for Tcp {
         sum_ok.then_some(seg)
     }
 
-    fn new_conn(
+    fn new_conn<P: PipelinePacket + ?Sized>(
+        _pkt: &P,
         seg: &TcpSegment,
         _parsed: &Parsed,
         ctx: &HookCtx,
@@ -1597,9 +1598,10 @@ impl L4Proto for Tcp {
         (L4State::Tcp(conn), a.into())
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: PipelinePacket + ?Sized>(
         ct: &C,
         entry: &C::Ref,
+        _pkt: &P,
         seg: &TcpSegment,
         ctinfo: CtInfo,
         ctx: &HookCtx,

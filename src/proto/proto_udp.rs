@@ -211,15 +211,22 @@ impl L4Proto for Udp {
         checksum_ok(pkt, parsed, ctx, ck).then_some(())
     }
 
-    fn new_conn(_hdr: &(), _parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+    fn new_conn<P: Packet + ?Sized>(
+        _pkt: &P,
+        _hdr: &(),
+        _parsed: &Parsed,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> (L4State, L4Action) {
         let mut st = UdpState::default();
         let a = udp_packet(&mut st, 0, ctx.clock.jiffies, ctx.clock.hz, &s.timeouts);
         (L4State::Udp(st), a.into())
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         ct: &C,
         entry: &C::Ref,
+        _pkt: &P,
         _hdr: &(),
         _ctinfo: CtInfo,
         ctx: &HookCtx,
@@ -264,16 +271,23 @@ impl L4Proto for UdpLite {
         checksum_ok(pkt, parsed, ctx, ck).then_some(())
     }
 
-    fn new_conn(_hdr: &(), _parsed: &Parsed, ctx: &HookCtx, s: &Settings) -> (L4State, L4Action) {
+    fn new_conn<P: Packet + ?Sized>(
+        _pkt: &P,
+        _hdr: &(),
+        _parsed: &Parsed,
+        ctx: &HookCtx,
+        s: &Settings,
+    ) -> (L4State, L4Action) {
         (
             L4State::None,
             udplite_packet(0, ctx.clock.hz, &s.timeouts).into(),
         )
     }
 
-    fn packet<C: Conntrack + ?Sized>(
+    fn packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         _ct: &C,
         entry: &C::Ref,
+        _pkt: &P,
         _hdr: &(),
         _ctinfo: CtInfo,
         ctx: &HookCtx,

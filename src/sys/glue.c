@@ -412,6 +412,11 @@ bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dat
 	return !nf_checksum(skb, hook, dataoff, protocol, family);
 }
 
+bool rct_skb_csum_none(const struct sk_buff *skb)
+{
+	return skb->ip_summed == CHECKSUM_NONE;
+}
+
 unsigned int rct_hz(void)
 {
 	return HZ;

@@ -95,6 +95,11 @@ impl Packet for SkBuff {
         unsafe { bindings::rct_l4_checksum_ok(self.as_ptr(), hooknum, dataoff, proto, pf, len) }
     }
 
+    fn checksum_none(&self) -> bool {
+        // SAFETY: `self` wraps a valid skb; the helper reads its `ip_summed`.
+        unsafe { bindings::rct_skb_csum_none(self.as_ptr()) }
+    }
+
     fn nf_view(&self) -> Option<NfView> {
         let mut this_dir = bindings::rct_nf_tuple::default();
         let mut other_dir = bindings::rct_nf_tuple::default();
