@@ -374,9 +374,11 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     let Some(ct) = test_state(&t) else {
         return;
     };
-    // DCCP over IPv6: parsed, but not tracked yet.
+    // An ICMPv6 neighbour solicitation: parsed, and untracked as in 6.12.
     let (p4, mut p6) = (ipv4_udp(), ipv6_tcp_syn());
-    p6[6] = 33;
+    p6[6] = 58;
+    p6[40] = 135;
+    p6[41] = 0;
     let (Some(s4), Some(s6)) = (
         TestSkb::new(&p4, p4.len(), L3::Ipv4),
         TestSkb::new(&p6, 20, L3::Ipv6),

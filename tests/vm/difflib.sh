@@ -423,13 +423,13 @@ def raw_server(bind, proto, count, limit, ready_path):
             data = data[(data[0] & 15) * 4:]
         s.sendto(data, (str(addr(peer[0])), 0))
 
-def raw_client(dst, proto, count, expect_reply):
+def raw_client(dst, proto, count, expect_reply, head=""):
     a = addr(dst)
     deadline(30)
     s = socket.socket(family(a), socket.SOCK_RAW, int(proto))
     s.settimeout(3)
     for i in range(int(count)):
-        s.sendto(b"rct-diff raw %d" % i, (str(a), 0))
+        s.sendto(bytes.fromhex(head) + b"rct-diff raw %d" % i, (str(a), 0))
         if expect_reply == "1":
             while True:
                 data, peer = s.recvfrom(2048)
@@ -484,9 +484,70 @@ def flows(src, dst, dport, sport_base, n):
     if retries:
         print("# flows: %d sends retried" % retries, file=sys.stderr)
 
+def stream_socket(a, proto):
+    """A connection socket of SCTP (one-to-one) or DCCP (service code 42, as both ends must
+    agree on one)."""
+    if proto == "sctp":
+        return socket.socket(family(a), socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+    s = socket.socket(family(a), 6, 33)  # SOCK_DCCP, IPPROTO_DCCP (Python may lack the names)
+    s.setsockopt(269, 2, struct.pack("!I", 42))  # SOL_DCCP, DCCP_SOCKOPT_SERVICE
+    return s
+
+def stream_server(bind, port, proto, count, close, limit, ready_path):
+    """Accepts one connection and echoes count messages; then closes first (close is
+    "server") or waits for the client to close or abort."""
+    a = addr(bind)
+    deadline(limit)
+    s = stream_socket(a, proto)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((str(a), int(port)))
+    s.listen(1)
+    ready(ready_path)
+    c, _ = s.accept()
+    for _ in range(int(count)):
+        data = c.recv(2048)
+        if not data:
+            break
+        c.send(data)
+    if close == "server":
+        time.sleep(0.2)
+        c.close()
+        return
+    try:
+        while c.recv(2048):
+            pass
+    except OSError:
+        pass
+    c.close()
+
+def stream_client(dst, port, proto, count, close, idle):
+    """Connects, sends count messages and reads their echoes, stays idle seconds (SCTP
+    heartbeats meanwhile), then closes (close "client"), waits for the server to close
+    ("server"), or aborts (SCTP ABORT, DCCP RESET: "abort")."""
+    a = addr(dst)
+    deadline(30)
+    s = stream_socket(a, proto)
+    s.settimeout(5)
+    s.connect((str(a), int(port)))
+    for i in range(int(count)):
+        s.send(b"rct-diff %s %d" % (proto.encode(), i))
+        if not s.recv(2048):
+            sys.exit("difflib: %s: no echo" % proto)
+    time.sleep(float(idle))
+    if close == "server":
+        try:
+            while s.recv(2048):
+                pass
+        except OSError:
+            pass
+    elif close == "abort":
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    time.sleep(0.5)  # the closing exchange ends before the tables are read
+
 roles = {"udp-server": udp_server, "udp-client": udp_client, "udp-stream": udp_stream,
          "udp-unreach": udp_unreach, "raw-server": raw_server, "raw-client": raw_client,
-         "flows": flows}
+         "flows": flows, "stream-server": stream_server, "stream-client": stream_client}
 roles[sys.argv[1]](*sys.argv[2:])
 '
 
@@ -551,14 +612,25 @@ gen_udp_unreach() {
 	ct_py "$NS_A" udp-unreach "$dst" "$dport" "$sport"
 }
 
+# gen_generic DST [PROTO] [COUNT] [REPLY] [HEAD]: COUNT datagrams of IP protocol PROTO from
+# A, each starting with the bytes HEAD (hex; a GRE header, say), echoed back by B if REPLY.
 gen_generic() {
-	local dst=$1 proto=${2:-253} count=${3:-3} reply=${4:-1}
+	local dst=$1 proto=${2:-253} count=${3:-3} reply=${4:-1} head=${5:-}
 	if [ "$reply" = 1 ]; then
 		ct_server raw-server "$dst" "$proto" "$count" 30 || return 1
-		ct_client_then_server raw-client "$dst" "$proto" "$count" 1
+		ct_client_then_server raw-client "$dst" "$proto" "$count" 1 "$head"
 	else
-		ct_py "$NS_A" raw-client "$dst" "$proto" "$count" 0
+		ct_py "$NS_A" raw-client "$dst" "$proto" "$count" 0 "$head"
 	fi
+}
+
+# gen_stream DST PROTO [COUNT] [CLOSE] [IDLE] [PORT]: an SCTP or DCCP connection from A to B,
+# COUNT messages echoed, IDLE seconds without data, then closed by CLOSE (client, server or
+# abort; see the Python roles).
+gen_stream() {
+	local dst=$1 proto=$2 count=${3:-3} close=${4:-client} idle=${5:-0} port=${6:-5400}
+	ct_server stream-server "$dst" "$port" "$proto" "$count" "$close" 30 || return 1
+	ct_client_then_server stream-client "$dst" "$port" "$proto" "$count" "$close" "$idle"
 }
 
 gen_flows() {
