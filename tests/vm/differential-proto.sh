@@ -8,7 +8,8 @@
 # GRE: the test kernels build the PPTP helper, which brings nf_conntrack's GRE tracker, as
 # distribution kernels do; no PPTP control connection is made, so GRE is tracked as 6.12
 # tracks it without one. Cases: GREv0 echoed (one entry, replied, assured by the packet after
-# the first reply: 180 s), GREv0 one way (30 s, [UNREPLIED]), enhanced GRE (PPTP, version 1,
+# the first reply: 180 s), the same with a key (version 0 keys are not tracked: keys 0), GREv0
+# one way (30 s, [UNREPLIED]), enhanced GRE (PPTP, version 1,
 # PPP payload) keyed by call id, echoed with the same call id (two entries, one per
 # direction: a reply carries the peer's call id, which no keymap links), IPv4 and IPv6.
 # SCTP and DCCP: real sockets of the kernel's own SCTP and DCCP (DCCP with service code 42):
@@ -37,6 +38,8 @@ TAIL=' mark=0 zone=0$'
 # GRE version 0 carrying IPv4 (no key), and enhanced GRE (version 1, key bit, PPP) with call
 # id 0x1234 (payload length 0, as the raw socket's payload follows it).
 GRE0=00000800
+# GRE version 0 with a key (K bit, key 0xabcd): 6.12 keys only enhanced GRE, so keys 0.
+GRE0K=200008000000abcd
 GRE1=2001880b00001234
 GRE_T='timeout=30, stream_timeout=180 '
 
@@ -50,6 +53,14 @@ for fam in v4 v6; do
 		traffic gen_generic "$dst" 47 3 1 "$GRE0"
 		compare_both gre
 		ref_expect "one GRE entry, replied and assured" 1 \
+			"^$l3 gre      47 T ${GRE_T}${fwd}srckey=0x0 dstkey=0x0 ${rev}srckey=0x0 dstkey=0x0 \[ASSURED\]${TAIL}" 180
+		ref_expect "nothing else" 1 .
+		case_end
+	fi
+	if run_case gre0-key-$fam; then
+		traffic gen_generic "$dst" 47 3 1 "$GRE0K"
+		compare_both gre
+		ref_expect "one GRE entry, keys 0, assured" 1 \
 			"^$l3 gre      47 T ${GRE_T}${fwd}srckey=0x0 dstkey=0x0 ${rev}srckey=0x0 dstkey=0x0 \[ASSURED\]${TAIL}" 180
 		ref_expect "nothing else" 1 .
 		case_end
