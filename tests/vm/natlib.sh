@@ -304,7 +304,7 @@ def udp_socket(src, a, sport):
     s = socket.socket(family(a), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((local(src, a), int(sport)))
-    # Generous: on a loaded host a new address's first reply may wait for neighbour
+    # Generous: on a loaded host the first reply to a new address may wait for neighbour
     # discovery; the entries checked live 30 s.
     s.settimeout(10)
     return s
