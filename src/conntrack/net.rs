@@ -9,8 +9,8 @@
 //! over the wrapper layer.
 
 use crate::conntrack::entry::{Conn, ConnInit, ConnRef, EntryCache};
-use crate::conntrack::table::{global, Insert as TableInsert, Table};
-use crate::conntrack::unconfirmed::{Pick as ListPick, Unconfirmed};
+use crate::conntrack::table::{global, Table};
+use crate::conntrack::unconfirmed::Unconfirmed;
 use crate::proto::conn::{expires_in_secs, should_gc, Zone, NF_CT_DEFAULT_ZONE_DIR};
 use crate::proto::handoff::LoopbackRing;
 use crate::proto::l4proto::{self, L4State, Settings};
@@ -343,12 +343,8 @@ impl Conntrack for NetCt<'_> {
         self.net.unconfirmed.may_hold(cookie)
     }
 
-    fn take_unconfirmed(&self, mut pick: impl FnMut(&Conn) -> Pick) -> (Option<ConnRef>, u32) {
-        self.net.unconfirmed.take(|c| match pick(c) {
-            Pick::Skip => ListPick::Skip,
-            Pick::Take => ListPick::Take,
-            Pick::Reap => ListPick::Reap,
-        })
+    fn take_unconfirmed(&self, pick: impl FnMut(&Conn) -> Pick) -> (Option<ConnRef>, u32) {
+        self.net.unconfirmed.take(pick)
     }
 
     fn set_reply(&self, entry: &ConnRef, reply: &Key, hash: u32) {
@@ -358,15 +354,8 @@ impl Conntrack for NetCt<'_> {
     fn insert(&self, entry: ConnRef, now: u32, allow_clash: bool) -> Insert {
         let chain_limit = crate::conntrack::table::MIN_CHAINLEN
             + crate::sys::random::below(crate::conntrack::table::MAX_CHAINLEN);
-        match self
-            .table
+        self.table
             .insert(entry, self.net, now, allow_clash, chain_limit)
-        {
-            TableInsert::Inserted => Insert::Inserted,
-            TableInsert::Merged => Insert::Merged,
-            TableInsert::Failed => Insert::Failed,
-            TableInsert::ChainTooLong => Insert::ChainTooLong,
-        }
     }
 
     fn table_full(&self) {

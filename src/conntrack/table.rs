@@ -30,18 +30,7 @@ fn dir_of(idx: usize) -> Dir {
     }
 }
 
-/// What [`Table::insert`] did with an entry.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Insert {
-    /// In the table.
-    Inserted,
-    /// An equal entry was there already and the new one was dropped (`clash_resolve`).
-    Merged,
-    /// Not inserted; the packet must be dropped (`insert_failed`).
-    Failed,
-    /// Not inserted: a chain was too long (`chaintoolong`, `insert_failed`).
-    ChainTooLong,
-}
+pub(crate) use crate::proto::pipeline::Insert;
 
 /// `MIN_CHAINLEN` and `MAX_CHAINLEN` of nf_conntrack: a chain may hold 50 plus a random
 /// number below 30 entries before inserts into it fail.

@@ -38,16 +38,7 @@ pub(crate) struct Unconfirmed {
     tags: [AtomicU32; TAG_SLOTS],
 }
 
-/// What a scan of an unconfirmed list does with one entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pick {
-    /// Not this one: go on.
-    Skip,
-    /// Take it off the list and hand it to the caller; the scan ends.
-    Take,
-    /// Take it off the list and drop it (it will never be confirmed); go on.
-    Reap,
-}
+pub(crate) use crate::proto::pipeline::Pick;
 
 /// The most entries one CPU's list holds: a new entry listed beyond it pushes out the oldest.
 /// An entry normally waits microseconds; only packets queued to user space (NFQUEUE, whose
