@@ -18,6 +18,9 @@ mod conn_tests;
 #[path = "tests/handoff.rs"]
 mod handoff_tests;
 #[cfg(test)]
+#[path = "tests/helper.rs"]
+mod helper_tests;
+
 #[path = "tests/pipeline.rs"]
 mod pipeline_tests;
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //! | `conn` | status bits, `ctinfo`, timeouts, jiffies arithmetic | `nf_conntrack_common.h`, `nf_conntrack.h` |
 //! | `l4proto` | the protocol tracker interface and its registry | `nf_conntrack_l4proto.h` |
 //! | `proto_generic`, `proto_udp`, `proto_icmp`, `proto_tcp`, `proto_sctp`, `proto_dccp`, `proto_gre` | the trackers | `nf_conntrack_proto_*.c` |
+//! | `helper` | the helper registry, assignment by port, the helper hook, TFTP | `nf_conntrack_helper.c`, `nf_conntrack_tftp.c` |
+//! | `expect` | expectations and their table | `nf_conntrack_expect.c` |
 //! | `pipeline` | what the hooks do with a packet, over table and entry traits | `nf_conntrack_core.c` (`nf_conntrack_in`, `nf_confirm`) |
 //! | `handoff` | the tracking-to-confirm hand-off and loopback rules | (the module's own: see the file) |
 //! | `proc_line`, `stat` | `/proc/net/rust_conntrack` lines, the statistics | `nf_conntrack_standalone.c` |
@@ -23,10 +25,18 @@
 #[allow(dead_code)]
 pub(crate) mod conn;
 #[allow(dead_code)]
+pub(crate) mod expect;
+#[allow(dead_code)]
 pub(crate) mod handoff;
+#[allow(dead_code)]
+pub(crate) mod helper;
+#[allow(dead_code)]
+pub(crate) mod helper_ftp;
 pub(crate) mod l4proto;
 #[allow(dead_code)]
 pub(crate) mod pipeline;
+#[allow(dead_code)]
+pub(crate) mod proc_expect;
 #[allow(dead_code)]
 pub(crate) mod proc_line;
 #[allow(dead_code)]
