@@ -24,6 +24,9 @@ mod pipeline_tests;
 #[path = "tests/pkt.rs"]
 mod pkt;
 #[cfg(test)]
+#[path = "tests/proc_expect.rs"]
+mod proc_expect_tests;
+#[cfg(test)]
 #[path = "tests/proc_line.rs"]
 mod proc_line_tests;
 #[cfg(test)]
