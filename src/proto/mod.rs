@@ -14,18 +14,21 @@
 //! | `proto_generic`, `proto_udp`, `proto_icmp`, `proto_tcp`, `proto_sctp`, `proto_dccp`, `proto_gre` | the trackers | `nf_conntrack_proto_*.c` |
 //! | `pipeline` | what the hooks do with a packet, over table and entry traits | `nf_conntrack_core.c` (`nf_conntrack_in`, `nf_confirm`) |
 //! | `handoff` | the tracking-to-confirm hand-off and loopback rules | (the module's own: see the file) |
+//! | `helper_ftp` | the FTP helper's parsers and line-start record | `nf_conntrack_ftp.c` |
 //! | `proc_line`, `stat` | `/proc/net/rust_conntrack` lines, the statistics | `nf_conntrack_standalone.c` |
 //! | `proc_expect` | `/proc/net/nf_conntrack_expect` lines, the expectation flags | `nf_conntrack_expect.c` (`exp_seq_show`) |
 #![forbid(unsafe_code)]
 
 // Items the module does not use yet (NAT status bits, accounting and zone columns, the
-// TCP tracker's log messages, expectation lines) are tested on the host and serve what is
-// still to come.
+// TCP tracker's log messages, the FTP helper, expectation lines) are tested on the host and
+// serve what is still to come.
 
 #[allow(dead_code)]
 pub(crate) mod conn;
 #[allow(dead_code)]
 pub(crate) mod handoff;
+#[allow(dead_code)]
+pub(crate) mod helper_ftp;
 pub(crate) mod l4proto;
 #[allow(dead_code)]
 pub(crate) mod pipeline;
