@@ -574,7 +574,7 @@ fn write_expect(w: &mut impl fmt::Write, e: &Expectation<ConnRef>, clock: &Clock
             tuple: e.tuple,
             secs: e.secs_left(clock.now, clock.hz),
             flags: e.flags,
-            helper: Some(e.helper),
+            helper: Some(&e.helper),
             policy: e.helper.policy(e.class).map_or("", |p| p.name),
         },
     )

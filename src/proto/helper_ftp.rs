@@ -340,8 +340,7 @@ pub(crate) fn find_pattern(
     }
     let mut i = plen;
     if skip != 0 {
-        // The skip character must come before the last byte... or be the last byte, which
-        // then leaves no numbers.
+        // No skip character: partial. As the last byte, it leaves no numbers: partial too.
         match data
             .get(plen..)
             .and_then(|d| d.iter().position(|&c| c == skip))

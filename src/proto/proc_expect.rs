@@ -18,20 +18,19 @@ use crate::proto::tuple::{print_tuple, Tuple};
 use core::fmt::{self, Write};
 
 use crate::proto::expect::{NF_CT_EXPECT_INACTIVE, NF_CT_EXPECT_PERMANENT, NF_CT_EXPECT_USERSPACE};
-use crate::proto::helper::HelperId;
 
 /// What `exp_seq_show` reads from one expectation.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy)]
 pub(crate) struct ExpectSnapshot<'a> {
     /// `expect->tuple`, printed as it is (an expected source port left free by the mask
     /// is 0 in the tuple).
     pub(crate) tuple: Tuple,
-    /// [`expect_secs`]; printed as 0 when not positive.
+    /// [`crate::proto::expect::expect_secs`]; printed as 0 when not positive.
     pub(crate) secs: i32,
     /// `expect->flags` (`NF_CT_EXPECT_*`).
     pub(crate) flags: u32,
-    /// `expect->helper`, if it has one (printed by its name).
-    pub(crate) helper: Option<HelperId>,
+    /// `expect->helper`, if it has one: its name (`ftp`, `ftp-2121`).
+    pub(crate) helper: Option<&'a dyn fmt::Display>,
     /// That helper's `expect_policy[expect->class].name`, empty if none.
     pub(crate) policy: &'a str,
 }
