@@ -132,7 +132,8 @@ pub fn fuzz_parse(data: &[u8]) {
 /// Invariants of the pipeline (`src/proto/pipeline.rs`) on `data` as a packet of either
 /// family, received twice and then sent from this host over `lo`: no panic, at most one entry
 /// per flow, every entry with both tuples and the first direction's tuple the packet's, no
-/// entry left unconfirmed once its packet passed the confirm hook.
+/// entry left unconfirmed once its packet passed the confirm hook, expectations only from
+/// masters with a helper.
 fn check_pipeline(data: &[u8]) {
     use proto::pipeline::{self as pl, Entry, Hook, HookRole};
     use proto::tuple::Dir;
@@ -153,10 +154,21 @@ fn check_pipeline(data: &[u8]) {
         pl::hook(&ct, HookRole::Track, &p, &out);
         let mut post = host_ct::ctx(Hook::PostRouting, l3, cookie, now, hz);
         post.out_loopback = true;
-        pl::hook(&ct, HookRole::Confirm, &p, &post);
+        if pl::hook(&ct, HookRole::Helper, &p, &post) == pl::Verdict::Accept {
+            pl::hook(&ct, HookRole::Confirm, &p, &post);
+        } else {
+            // A packet the helper drops never reaches the confirm hook: its entry is reaped.
+            ct.unconfirmed.borrow_mut().clear();
+        }
         let mut pre = host_ct::ctx(Hook::PreRouting, l3, cookie, now, hz);
         pre.in_loopback = true;
         pl::hook(&ct, HookRole::Track, &p, &pre);
+        // Every expectation's master has a helper, and expects what its helper may.
+        for (t, master, secs) in ct.expectations(now) {
+            assert!(master.helper.is_some(), "an expectation without a helper");
+            assert!(secs <= 300, "expectation timeout beyond the policy");
+            assert!(t.proto == 6 || t.proto == 17);
+        }
         let table = ct.table.borrow();
         assert!(
             table.len() <= 1,
