@@ -103,6 +103,7 @@ void rct_spin_unlock_bh(spinlock_t *lock);
 /* Time and scheduling. */
 u32 rct_jiffies32(void);
 u64 rct_ktime_ns(void);
+u64 rct_ktime_real_ns(void);
 u64 rct_jiffies64(void);
 u32 rct_random_below(u32 ceil);
 unsigned int rct_hz(void);

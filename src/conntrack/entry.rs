@@ -14,6 +14,7 @@ use crate::proto::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
 use crate::proto::helper::HelperId;
 use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::L4State;
+use crate::proto::proc_line::Counter as ProcCounter;
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN};
 use crate::sys::hlist_nulls::Link;
 use crate::sys::netns::StateRef;
@@ -133,11 +134,37 @@ pub(crate) struct Conn {
     l4: SpinLockBh<L4State>,
 }
 
-/// What only some entries have, allocated for them alone (`nf_ct_ext`): the master of an
-/// expected connection, the helper of a master and its state. Set when the entry is made,
-/// and never changed until it is freed.
-#[pin_data]
+/// What only some entries have, allocated for them alone (`nf_ct_ext`): the counters
+/// (`nf_conn_acct`) and start time (`nf_conn_tstamp`) of entries made while `acct` or
+/// `timestamp` was on, and the helper part. Its parts are chosen when the entry is made.
 pub(crate) struct Ext {
+    /// Packets and bytes of the original and reply directions.
+    acct: Option<[Counter; 2]>,
+    /// `tstamp->start`: wall-clock nanoseconds at confirmation, 0 before.
+    tstamp: Option<AtomicU64>,
+    /// The helper part, for masters and expected connections.
+    help: Option<Pin<KBox<Help>>>,
+}
+
+/// One direction's counters (`struct nf_conn_counter`).
+struct Counter {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Counter {
+    const fn new() -> Self {
+        Self {
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+/// An entry's helper part (`nf_conn_help`, and `ct->master`): set when the entry is made,
+/// never changed until it is freed.
+#[pin_data]
+pub(crate) struct Help {
     /// `ct->master`: counted, released with the entry (as `nf_ct_put(ct->master)`).
     master: Option<ConnRef>,
     /// `nfct_help(ct)->helper`.
@@ -148,18 +175,43 @@ pub(crate) struct Ext {
     ftp: SpinLockBh<FtpState>,
 }
 
-impl Ext {
-    /// A new extension (GFP_ATOMIC), `None` if there is no memory.
+impl Help {
+    /// A new helper part (GFP_ATOMIC), `None` if there is no memory.
     fn new(master: Option<ConnRef>, helper: Option<HelperId>) -> Option<Pin<KBox<Self>>> {
         KBox::pin_init(
-            pin_init!(Ext {
+            pin_init!(Help {
                 master,
                 helper,
-                ftp <- new_spinlock_bh(FtpState::default(), kernel::c_str!("rust_conntrack.ftp"), kernel::static_lock_class!()),
+                ftp <- new_spinlock_bh(
+                    FtpState::default(),
+                    kernel::c_str!("rust_conntrack.ftp"),
+                    kernel::static_lock_class!()
+                ),
             }),
             GFP_ATOMIC,
         )
         .ok()
+    }
+}
+
+impl Ext {
+    /// A new extension with the parts `init` asks for (GFP_ATOMIC); `Ok(None)` if it needs
+    /// none, `Err` if there is no memory.
+    fn new(init: &mut ConnInit<'_>) -> Result<Option<Pin<KBox<Self>>>, ()> {
+        let help = if init.master.is_some() || init.helper.is_some() {
+            Some(Help::new(init.master.take(), init.helper).ok_or(())?)
+        } else {
+            None
+        };
+        if help.is_none() && !init.acct && !init.tstamp {
+            return Ok(None);
+        }
+        let ext = Ext {
+            acct: init.acct.then(|| [Counter::new(), Counter::new()]),
+            tstamp: init.tstamp.then(|| AtomicU64::new(0)),
+            help,
+        };
+        KBox::pin(ext, GFP_ATOMIC).map(Some).map_err(|_| ())
     }
 }
 
@@ -191,7 +243,10 @@ impl Typesafe for Conn {
     fn release(conn: Released<Self>) {
         // Dropping it may release the master too (its last reference).
         let ext = ExtSlot::take(&conn, |c| &c.ext);
-        let helped = ext.as_ref().is_some_and(|e| e.helper.is_some());
+        let helped = ext
+            .as_ref()
+            .and_then(|e| e.help.as_ref())
+            .is_some_and(|h| h.helper.is_some());
         drop(ext);
         StateRef::release_with(
             conn,
@@ -224,6 +279,10 @@ pub(crate) struct ConnInit<'a> {
     pub(crate) master: Option<ConnRef>,
     /// The helper, for a master.
     pub(crate) helper: Option<HelperId>,
+    /// Count packets and bytes (`acct` on).
+    pub(crate) acct: bool,
+    /// Record the start time (`timestamp` on).
+    pub(crate) tstamp: bool,
 }
 
 impl Conn {
@@ -323,22 +382,62 @@ impl Conn {
         ExtSlot::get(this, |c| &c.ext)
     }
 
+    fn help(this: &ConnRef) -> Option<&Help> {
+        Self::ext(this).and_then(|e| e.help.as_deref())
+    }
+
+    /// Counts a packet of `len` bytes in direction `dir` (`nf_ct_acct_update`), if the
+    /// entry counts.
+    pub(crate) fn account(this: &ConnRef, dir: Dir, len: usize) {
+        if let Some(c) = Self::ext(this)
+            .and_then(|e| e.acct.as_ref())
+            .and_then(|a| a.get(dir as usize))
+        {
+            c.packets.fetch_add(1, Relaxed);
+            c.bytes.fetch_add(len as u64, Relaxed);
+        }
+    }
+
+    /// The counters of both directions, if the entry counts.
+    pub(crate) fn counters(this: &ConnRef) -> Option<[ProcCounter; 2]> {
+        let a = Self::ext(this)?.acct.as_ref()?;
+        let read = |c: &Counter| ProcCounter {
+            packets: c.packets.load(Relaxed),
+            bytes: c.bytes.load(Relaxed),
+        };
+        Some([read(&a[0]), read(&a[1])])
+    }
+
+    /// Records the start time (`tstamp->start`), if the entry has one.
+    pub(crate) fn stamp_start(this: &ConnRef, real_ns: u64) {
+        if let Some(t) = Self::ext(this).and_then(|e| e.tstamp.as_ref()) {
+            t.store(real_ns, Relaxed);
+        }
+    }
+
+    /// The start time, if the entry has one.
+    pub(crate) fn start(this: &ConnRef) -> Option<u64> {
+        Self::ext(this)
+            .and_then(|e| e.tstamp.as_ref())
+            .map(|t| t.load(Relaxed))
+    }
+
     /// The helper watching the entry.
     pub(crate) fn helper(this: &ConnRef) -> Option<HelperId> {
-        Self::ext(this).and_then(|e| e.helper)
+        Self::help(this).and_then(|h| h.helper)
     }
 
     #[cfg(rct_kunit)] // Only the KUnit cases use it.
     /// `ct->master`.
     pub(crate) fn master(this: &ConnRef) -> Option<&ConnRef> {
-        Self::ext(this).and_then(|e| e.master.as_ref())
+        Self::help(this).and_then(|h| h.master.as_ref())
     }
 
     /// Runs `f` on the entry's FTP helper state under its lock; `None` without a helper.
     pub(crate) fn with_ftp<R>(this: &ConnRef, f: impl FnOnce(&mut FtpState) -> R) -> Option<R> {
-        let ext = Self::ext(this)?;
-        ext.helper?;
-        Some(f(&mut ext.ftp.lock()))
+        let help = Self::help(this)?;
+        help.helper?;
+        Some(f(&mut help.ftp.lock()))
     }
 
     /// Runs `f` on the netns state of an entry the caller holds (`nf_ct_net`, `nf_ct_pernet`).
@@ -377,14 +476,10 @@ impl EntryCache {
     }
 
     /// A new entry holding one reference, which the caller owns (GFP_ATOMIC).
-    pub(crate) fn alloc(&self, init: ConnInit<'_>) -> Option<ConnRef> {
-        let ext = if init.master.is_some() || init.helper.is_some() {
-            // 6.12 makes the entry without the helper extension if it cannot have one; an
-            // expected connection without its master would not be one.
-            Some(Ext::new(init.master, init.helper)?)
-        } else {
-            None
-        };
+    pub(crate) fn alloc(&self, mut init: ConnInit<'_>) -> Option<ConnRef> {
+        // Without memory for its extension there is no entry: an expected connection without
+        // its master would not be one, and counters must count from the first packet.
+        let ext = Ext::new(&mut init).ok()?;
         // Lockless readers may still see the object from its previous life: they only read
         // atomic fields, and cannot take a reference before `alloc` publishes it.
         self.0.alloc(|c, fresh| {

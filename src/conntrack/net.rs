@@ -11,18 +11,20 @@
 use crate::conntrack::entry::{Conn, ConnInit, ConnRef, EntryCache};
 use crate::conntrack::table::{global, Table};
 use crate::conntrack::unconfirmed::Unconfirmed;
+use crate::proto::conn::CtInfo;
 use crate::proto::conn::{expires_in_secs, should_gc, Zone, NF_CT_DEFAULT_ZONE_DIR};
 use crate::proto::expect::{dst_key, Bucket, ExpectError, ExpectStats, ExpectTable, Expectation};
 use crate::proto::handoff::LoopbackRing;
 use crate::proto::helper::HelperId;
 use crate::proto::helper_ftp::FtpState;
+use crate::proto::l4proto::L4Action;
 use crate::proto::l4proto::{self, L4State, Settings};
 use crate::proto::pipeline::{
     self, Clock, Conntrack, Entry, HookCtx, HookRole, Insert, NewEntry, Packet, Pick, Verdict,
     UNCONFIRMED_MAX_AGE_SECS,
 };
 use crate::proto::proc_expect::{write_expect_line, ExpectSnapshot};
-use crate::proto::proc_line::{write_line, Snapshot};
+use crate::proto::proc_line::{delta_time_secs, write_line, Snapshot};
 use crate::proto::stat::{Stat, StatRow, STAT_COUNT};
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN, L3};
 use crate::sys::netfilter::{Defrag, HookRegistration};
@@ -68,6 +70,10 @@ pub(crate) struct NetState {
     helped: AtomicU32,
     /// Whether new connections get helpers by port (the `helper` sysctl).
     auto_helper: AtomicBool,
+    /// Whether new entries count packets and bytes (`acct`).
+    acct: AtomicBool,
+    /// Whether new entries record their start time (`timestamp`).
+    tstamp: AtomicBool,
 }
 
 /// A bucket of expectations.
@@ -117,6 +123,8 @@ impl NetState {
             expect_count: AtomicU32::new(0),
             helped: AtomicU32::new(0),
             auto_helper: AtomicBool::new(true),
+            acct: AtomicBool::new(false),
+            tstamp: AtomicBool::new(false),
         })
     }
 
@@ -160,6 +168,18 @@ impl NetState {
         table.for_each_live_in(bucket as usize, clock.now, |e| {
             let _ = write_expect(w, e, clock);
         });
+    }
+
+    /// Turns accounting of new entries on or off (the `acct` sysctl).
+    #[allow(dead_code)] // The sysctl table uses it.
+    pub(crate) fn set_acct(&self, on: bool) {
+        self.acct.store(on, Relaxed);
+    }
+
+    /// Turns start times of new entries on or off (the `timestamp` sysctl).
+    #[allow(dead_code)] // The sysctl table uses it.
+    pub(crate) fn set_tstamp(&self, on: bool) {
+        self.tstamp.store(on, Relaxed);
     }
 
     /// Turns automatic helper assignment on or off (the `helper` sysctl).
@@ -465,6 +485,8 @@ impl Conntrack for NetCt<'_> {
             mark: new.mark,
             master: new.master,
             helper: new.helper,
+            acct: self.net.acct.load(Relaxed),
+            tstamp: self.net.tstamp.load(Relaxed),
         })?;
         if helped {
             self.net.helped.fetch_add(1, Relaxed);
@@ -491,8 +513,21 @@ impl Conntrack for NetCt<'_> {
     fn insert(&self, entry: ConnRef, now: u32, allow_clash: bool) -> Insert {
         let chain_limit = crate::conntrack::table::MIN_CHAINLEN
             + crate::sys::random::below(crate::conntrack::table::MAX_CHAINLEN);
+        // `__nf_conntrack_confirm` stamps before it inserts; nobody reads the stamp of an
+        // entry that is not in the table.
+        Conn::stamp_start(&entry, crate::sys::time::real_ns());
         self.table
             .insert(entry, self.net, now, allow_clash, chain_limit)
+    }
+
+    /// Where the tracker called `nf_ct_refresh_acct` or `nf_ct_kill_acct`: the packet is
+    /// counted in its direction.
+    fn l4_action(&self, entry: Option<&ConnRef>, ctinfo: CtInfo, len: usize, a: &L4Action) {
+        if let Some(e) = entry {
+            if a.refresh.is_some() || a.kill {
+                Conn::account(e, ctinfo.dir(), len);
+            }
+        }
     }
 
     fn table_full(&self) {
@@ -600,13 +635,14 @@ fn write_conn(w: &mut impl fmt::Write, conn: &ConnRef, clock: &Clock) -> fmt::Re
             status,
             secs: expires_in_secs(conn.timeout(), clock.now, clock.hz),
             l4: conn.with_l4(|st| l4proto::print(original.proto, st)),
-            acct: None,
+            acct: Conn::counters(conn),
             mark: conn.mark(),
             zone: Zone {
                 id: conn.zone(),
                 dir: NF_CT_DEFAULT_ZONE_DIR,
             },
-            delta_time: None,
+            delta_time: Conn::start(conn)
+                .map(|start| delta_time_secs(crate::sys::time::real_ns(), start)),
             use_count: conn.refcount(),
         },
     )

@@ -1446,3 +1446,48 @@ unsafe extern "C" fn rct_kunit_expectation_life(test: *mut bindings::kunit) {
     ct.flush(&table);
     expect_eq!(t, ct.entry_count(), 0);
 }
+
+/// KUnit case `acct_and_timestamps`: entries made while `acct` and `timestamp` are on count
+/// packets and bytes per direction and record when they were confirmed; others have neither.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_acct_and_timestamps(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    // Before: no extension.
+    pass(&ct, &table, cache, 0, &udp_flow(5000, false), 1000);
+    match find(&ct, &table, &udp4_flow_tuple(5000), 1000) {
+        Some((c, _)) => expect!(t, Conn::counters(&c).is_none() && Conn::start(&c).is_none()),
+        None => expect!(t, false),
+    }
+    ct.set_acct(true);
+    ct.set_tstamp(true);
+    let before = crate::sys::time::real_ns();
+    for _ in 0..3 {
+        pass(&ct, &table, cache, 0, &udp_flow(5001, false), 1000);
+    }
+    pass(&ct, &table, cache, 0, &udp_flow(5001, true), 1001);
+    match find(&ct, &table, &udp4_flow_tuple(5001), 1001) {
+        Some((c, _)) => {
+            let counters =
+                Conn::counters(&c).map(|[o, r]| (o.packets, o.bytes, r.packets, r.bytes));
+            expect_eq!(t, counters, Some((3, 3 * 28, 1, 28)));
+            expect!(t, Conn::start(&c).is_some_and(|s| s >= before));
+        }
+        None => expect!(t, false),
+    }
+    // The entry made before still counts nothing.
+    pass(&ct, &table, cache, 0, &udp_flow(5000, false), 1002);
+    if let Some((c, _)) = find(&ct, &table, &udp4_flow_tuple(5000), 1002) {
+        expect!(t, Conn::counters(&c).is_none());
+    }
+    ct.flush(&table);
+}

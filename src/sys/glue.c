@@ -429,6 +429,11 @@ u64 rct_ktime_ns(void)
 	return ktime_get_ns();
 }
 
+u64 rct_ktime_real_ns(void)
+{
+	return ktime_get_real_ns();
+}
+
 u64 rct_jiffies64(void)
 {
 	return jiffies;
