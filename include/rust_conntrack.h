@@ -152,6 +152,7 @@ void rct_helper_log(const char *msg, size_t len);
 /* Helpers: the ports of the ftp_ports= and tftp_ports= parameters, RCT_HELPER_MAX_PORTS each. */
 #define RCT_HELPER_MAX_PORTS 8
 void rct_helper_ports(u16 *ftp, u16 *tftp);
+bool rct_ftp_loose_param(void);
 
 /* The packet's bytes from off to its end, linear (skb_linearize); NULL if that fails. */
 const u8 *rct_skb_tail(struct sk_buff *skb, unsigned int off, unsigned int *len);

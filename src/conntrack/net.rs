@@ -596,6 +596,10 @@ impl Conntrack for NetCt<'_> {
         self.net.unconfirmed.peek(cookie)
     }
 
+    fn ftp_loose(&self) -> bool {
+        crate::sys::params::ftp_loose()
+    }
+
     fn helper_log(&self, helper: HelperId, msg: &str) {
         crate::sys::log::helper_log(&helper, msg);
     }

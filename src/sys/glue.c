@@ -231,6 +231,16 @@ static unsigned int rct_tftp_ports_c;
 module_param_array_named(tftp_ports, rct_tftp_ports, ushort, &rct_tftp_ports_c, 0400);
 MODULE_PARM_DESC(tftp_ports, "port numbers of TFTP servers (default: 69)");
 
+/* nf_conntrack_ftp's loose: expect what a command names even if not its sender. */
+static bool rct_ftp_loose;
+module_param_named(ftp_loose, rct_ftp_loose, bool, 0600);
+MODULE_PARM_DESC(ftp_loose, "FTP: expect the address a PORT names even if it is not the client's (default: off)");
+
+bool rct_ftp_loose_param(void)
+{
+	return READ_ONCE(rct_ftp_loose);
+}
+
 void rct_helper_ports(u16 *ftp, u16 *tftp)
 {
 	memcpy(ftp, rct_ftp_ports, sizeof(rct_ftp_ports));

@@ -29,3 +29,9 @@ pub(crate) fn helper_ports() -> crate::proto::helper::HelperPorts {
     unsafe { bindings::rct_helper_ports(ftp.as_mut_ptr(), tftp.as_mut_ptr()) };
     crate::proto::helper::HelperPorts::from_params(&ftp, &tftp)
 }
+
+/// The `ftp_loose` parameter (writable at run time, as nf_conntrack_ftp's `loose`).
+pub(crate) fn ftp_loose() -> bool {
+    // SAFETY: FFI call without preconditions (reads the parameter once).
+    unsafe { bindings::rct_ftp_loose_param() }
+}
