@@ -152,6 +152,14 @@ impl Table {
         let table_ref = self.buckets.lock(bo, br).remove(conn, [bo, br]);
         // The table's reference, after the locks.
         drop(table_ref);
+        // `nf_ct_remove_expectations`: "most connection never expect any others".
+        if Conn::helper(conn).is_some() {
+            Conn::with_owner(conn, |owner| {
+                if let Some(owner) = owner {
+                    owner.remove_expectations(conn);
+                }
+            });
+        }
         true
     }
 
@@ -344,6 +352,12 @@ pub(crate) struct Global {
     pub(crate) cache: EntryCache,
     /// `nf_conntrack_max`: entries allowed per netns.
     pub(crate) max: u32,
+    /// `nf_ct_expect_hsize`: buckets of each netns' expectation table.
+    pub(crate) expect_hsize: u32,
+    /// `nf_ct_expect_max`: expectations allowed per netns.
+    pub(crate) expect_max: u32,
+    /// The ports helpers are assigned by.
+    pub(crate) helper_ports: crate::proto::helper::HelperPorts,
 }
 
 static GLOBAL: GlobalSlot<Global> = GlobalSlot::new();
@@ -366,11 +380,15 @@ impl GlobalRegistration {
             crate::sys::params::hashsize(),
             crate::sys::params::totalram_pages(),
         );
+        let (expect_hsize, expect_max) = crate::proto::expect::expect_sizes(size);
         let global = KBox::new(
             Global {
                 table: Table::new(size)?,
                 cache: EntryCache::new()?,
                 max,
+                expect_hsize,
+                expect_max,
+                helper_ports: crate::sys::params::helper_ports(),
             },
             GFP_KERNEL,
         )?;
