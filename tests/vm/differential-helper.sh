@@ -107,6 +107,7 @@ ftp_held() {
 	[ -z "$active" ] || step "$M: the server's data connection unblocked" hl_unblock "$sns"
 	step "$M: transfer" hl_release
 	hl_tables "$M, after the transfer"
+	show_ct "$M, after the transfer"
 	ref_data "${WANT_PORT[$sns]:-$port}" "$M, after the transfer"
 	exp_tables "$M, after the transfer"
 	exp_none "$M, after the transfer"
@@ -121,9 +122,17 @@ ftp_curl() {
 	st_begin
 	step "curl $what" hl_curl "$cns" "$url" "$@"
 	hl_tables "curl $what"
+	show_ct "curl $what"
 	exp_tables "curl $what"
 	exp_none "curl $what"
 	st_check "curl $what" "1 1 1"
+}
+
+# show_ct WHEN: with HL_SHOW_CT=NS, nf_conntrack's table in NS as hl_tables read it.
+show_ct() {
+	[ -n "${HL_SHOW_CT:-}" ] || return 0
+	echo "# $1: nf_conntrack in $HL_SHOW_CT:"
+	printf '%s' "${CT_SNAP[$HL_SHOW_CT]:-}" | sed 's/^/#   /'
 }
 
 url_of() { case $1 in *:*) echo "ftp://[$1]/data" ;; *) echo "ftp://$1/data" ;; esac; }
@@ -206,7 +215,7 @@ EOF
 		# foreign: pyftpdlib compares the EPRT address with the client's as text, and
 		# nf_nat_ftp writes the router's IPv6 address out in full.
 		if step "ftp server" hl_ftpd "$NAT_S" "$S" 21 foreign; then
-			HL_SHOW_EXP=1
+			HL_SHOW_EXP=1 HL_SHOW_CT=$NAT_R
 			# The server sees the router: its namespace expects the router.
 			WANT=([$NAT_C]="$C $S" [$NAT_R]="$C $S" [$NAT_S]="$RS $S") WANT_PORT=()
 			ftp_held "$([ "$fam" = 4 ] && echo pasv || echo epsv)" "$NAT_C" "$NAT_S" "$S"
@@ -215,14 +224,20 @@ EOF
 			WANT=([$NAT_C]="$S $C" [$NAT_R]="$S $RS" [$NAT_S]="$S $RS")
 			ftp_held "$([ "$fam" = 4 ] && echo port || echo eprt)" "$NAT_C" "$NAT_S" "$S"
 			HL_SHOW_EXP=
+			# IPv6: nf_nat_ftp writes the router's address out in full ("|2|fd78:0002:...:0001|"):
+			# the command grows by 30 bytes, and the router's nf_conntrack adjusts the
+			# sequence numbers after it.
 			ftp_curl "PORT/EPRT" "$NAT_C" "$(url_of "$S")" -g -P -
 			if [ "$fam" = 4 ]; then
-				# 10,78,1,102 rewritten as 10,78,2,1: the command shrinks by 2 bytes, and
-				# the router's nf_conntrack adjusts the sequence numbers after it.
+				# 10,78,1,102 rewritten as 10,78,2,1: the command shrinks by 2 bytes.
 				step "a client address longer than the router's" ip -n "$NAT_C" addr add 10.78.1.102/24 dev veth-c
 				ftp_curl "PORT from 10.78.1.102 (PORT shortened by NAT)" "$NAT_C" "$(url_of "$S")" \
 					--interface 10.78.1.102 -P - --disable-eprt
+				# The server connected to the router (PORT rewritten), which sent it on.
+				ct_ref "$NAT_R" "PORT from 10.78.1.102: the data connection to the router, to the client" 1 \
+					"^ipv4 +2 tcp .* src=${ARE[$S]} dst=${ARE[$RS]} sport=[0-9]+ dport=[0-9]+ src=10\\.78\\.1\\.102 dst=${ARE[$S]} "
 			fi
+			HL_SHOW_CT=
 		fi
 		hl_case_end
 	fi
