@@ -20,12 +20,15 @@ use crate::proto::pipeline::{
 };
 use crate::proto::proc_line::{write_line, Snapshot};
 use crate::proto::stat::{Stat, StatRow, STAT_COUNT};
+use crate::proto::sysctl::{self, SettingsCell, Source, SysctlError};
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN, L3};
 use crate::sys::netfilter::{Defrag, HookRegistration};
 use crate::sys::netns::{Net, NetHandle};
 use crate::sys::percpu::{PerCpuBh, PerCpuCounters};
 use crate::sys::proc::ProcEntry;
 use crate::sys::slab::Released;
+use crate::sys::sysctl::SysctlRegistration;
+use core::cell::OnceCell;
 use core::fmt;
 use core::sync::atomic::{
     AtomicU32,
@@ -52,7 +55,8 @@ pub(crate) struct NetState {
     count: AtomicU32,
     unconfirmed: Unconfirmed,
     loopback: PerCpuBh<LoopbackRing>,
-    settings: Settings,
+    /// The settings the sysctls write (`net/rust_conntrack/*`).
+    settings: SettingsCell,
 }
 
 impl NetState {
@@ -64,8 +68,41 @@ impl NetState {
             count: AtomicU32::new(0),
             unconfirmed: Unconfirmed::new()?,
             loopback: PerCpuBh::new()?,
-            settings: Settings::defaults(),
+            settings: SettingsCell::new(&Settings::defaults()),
         })
+    }
+
+    /// Whether this is the initial netns, where the global sysctls are writable.
+    pub(crate) fn is_init_net(&self) -> bool {
+        self.net.is_init_net()
+    }
+
+    /// Reads sysctl number `index` (see [`sysctl::sysctl`]) in this netns.
+    pub(crate) fn sysctl_read(&self, index: usize) -> Result<i64, SysctlError> {
+        let ctl = sysctl::sysctl(index).ok_or(SysctlError::Invalid)?;
+        Ok(match ctl.source {
+            Source::Net(f) => i64::from(self.settings.get(f)),
+            Source::Max => global().map_or(0, |g| i64::from(g.max())),
+            Source::Count => i64::from(self.entry_count()),
+            Source::Buckets => global().map_or(0, |g| i64::from(g.table.size())),
+        })
+    }
+
+    /// Writes `value` (as the kernel's parser read it) to sysctl number `index` in this netns,
+    /// after the checks of 6.12's handler.
+    pub(crate) fn sysctl_write(&self, index: usize, value: i64) -> Result<(), SysctlError> {
+        let ctl = sysctl::sysctl(index).ok_or(SysctlError::Invalid)?;
+        let v = ctl.store(value, crate::sys::time::hz(), self.is_init_net())?;
+        match ctl.source {
+            Source::Net(f) => self.settings.set(f, v),
+            Source::Max => {
+                if let Some(g) = global() {
+                    g.set_max(v.unsigned_abs());
+                }
+            }
+            Source::Count | Source::Buckets => return Err(SysctlError::ReadOnly),
+        }
+        Ok(())
     }
 
     /// The raw hash of a tuple's key in this netns (`hash_conntrack_raw`, zone 0); the key's
@@ -139,7 +176,7 @@ impl NetState {
         ctx: &HookCtx,
     ) -> Verdict {
         match global() {
-            Some(g) => pipeline::hook(&self.on(&g.table, &g.cache, g.max), role, pkt, ctx),
+            Some(g) => pipeline::hook(&self.on(&g.table, &g.cache, g.max()), role, pkt, ctx),
             None => Verdict::Accept,
         }
     }
@@ -152,6 +189,7 @@ impl NetState {
             table,
             cache,
             max,
+            settings: OnceCell::new(),
         }
     }
 
@@ -222,6 +260,8 @@ pub(crate) struct NetCt<'a> {
     cache: &'a EntryCache,
     /// `nf_conntrack_max`: entries allowed per netns (0: no limit).
     max: u32,
+    /// The netns' settings, loaded when a tracker first asks during this packet.
+    settings: OnceCell<Settings>,
 }
 
 #[cfg(rct_kunit)] // The KUnit cases run the hooks on tables of their own.
@@ -272,7 +312,7 @@ impl Conntrack for NetCt<'_> {
     type Ref = ConnRef;
 
     fn settings(&self) -> &Settings {
-        &self.net.settings
+        self.settings.get_or_init(|| self.net.settings.load())
     }
 
     fn count(&self, stat: Stat, n: u32) {
@@ -297,15 +337,17 @@ impl Conntrack for NetCt<'_> {
         entry.with_l4(f)
     }
 
-    /// `__nf_conntrack_alloc`'s limit: at `max`, early drop evicts an unassured entry; when
-    /// it finds none, the oldest unconfirmed entry makes room, as an entry waiting for its
-    /// confirm hook is not a connection yet, and most likely its packet is gone. When nothing
-    /// can go, the collector is asked to evict what it may on its next scans.
+    /// `__nf_conntrack_alloc`'s limit: above `max`, early drop evicts the unassured entries
+    /// of the first of 8 buckets that has any (each counted in `early_drop`); when it finds
+    /// none, the oldest unconfirmed entry makes room, as an entry waiting for its confirm
+    /// hook is not a connection yet, and most likely its packet is gone. When nothing can go,
+    /// the collector is asked to evict what it may on its next scans.
     fn reserve(&self, hash: u32, now: u32) -> bool {
         let n = self.net.count.fetch_add(1, Relaxed).wrapping_add(1);
         if self.max != 0 && n > self.max {
-            if self.table.early_drop(self.net, hash, now) {
-                self.net.count_stat(Stat::EarlyDrop);
+            let drops = self.table.early_drop(self.net, hash, now);
+            if drops != 0 {
+                self.count(Stat::EarlyDrop, drops);
             } else if let Some(old) = self.net.unconfirmed.take_oldest() {
                 drop(old);
                 self.net.count_stat(Stat::UnconfirmedReaped);
@@ -404,9 +446,10 @@ fn write_conn(w: &mut impl fmt::Write, conn: &ConnRef, clock: &Clock) -> fmt::Re
 }
 
 /// What a netns registers, in drop order: hooks first, so that nothing runs while the
-/// `/proc` files and defragmentation go away.
+/// `/proc` files and defragmentation go away; the sysctls next.
 pub(crate) struct NetRegistrations {
     _hooks: HookRegistration,
+    _sysctl: SysctlRegistration,
     _proc_table: ProcEntry,
     _proc_stat: ProcEntry,
     _defrag_ipv6: Defrag,
@@ -420,9 +463,11 @@ impl NetRegistrations {
         let defrag_ipv6 = Defrag::enable(net, L3::Ipv6)?;
         let proc_stat = ProcEntry::stat(net)?;
         let proc_table = ProcEntry::table(net)?;
+        let sysctl = SysctlRegistration::new(net)?;
         let hooks = HookRegistration::new(net)?;
         Ok(Self {
             _hooks: hooks,
+            _sysctl: sysctl,
             _proc_table: proc_table,
             _proc_stat: proc_stat,
             _defrag_ipv6: defrag_ipv6,

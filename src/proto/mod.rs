@@ -15,6 +15,7 @@
 //! | `pipeline` | what the hooks do with a packet, over table and entry traits | `nf_conntrack_core.c` (`nf_conntrack_in`, `nf_confirm`) |
 //! | `handoff` | the tracking-to-confirm hand-off and loopback rules | (the module's own: see the file) |
 //! | `proc_line`, `stat` | `/proc/net/rust_conntrack` lines, the statistics | `nf_conntrack_standalone.c` |
+//! | `sysctl` | the sysctls: names, validation, conversion, the per-netns settings cell | `nf_conntrack_standalone.c` (`nf_ct_sysctl_table`), `kernel/sysctl.c` |
 #![forbid(unsafe_code)]
 
 // Items the module does not use yet (NAT status bits, accounting and zone columns, the
@@ -42,5 +43,6 @@ pub(crate) mod proto_tcp;
 #[allow(dead_code)]
 pub(crate) mod proto_udp;
 pub(crate) mod stat;
+pub(crate) mod sysctl;
 #[allow(dead_code)]
 pub(crate) mod tuple;
