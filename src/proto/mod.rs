@@ -18,8 +18,7 @@
 //! | `sysctl` | the sysctls: names, validation, conversion, the per-netns settings cell | `nf_conntrack_standalone.c` (`nf_ct_sysctl_table`), `kernel/sysctl.c` |
 #![forbid(unsafe_code)]
 
-// Items the module does not use yet (NAT status bits, accounting and zone columns, the
-// TCP tracker's log messages) are tested on the host and serve what is still to come.
+// Items the module does not use yet (NAT status bits, accounting and zone columns) are tested on the host and serve what is still to come.
 
 #[allow(dead_code)]
 pub(crate) mod conn;
