@@ -7,7 +7,10 @@
 //! hash table.
 
 use crate::proto::conn::{confirmed_timeout, is_expired, CtInfo, IPS_CONFIRMED, IPS_DYING};
+use crate::proto::expect::{dst_key, Bucket, ExpectError, ExpectStats, ExpectTable, Expectation};
 use crate::proto::handoff::{LoopbackRing, NfView};
+use crate::proto::helper::{HelperId, HelperPorts};
+use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::{L4Action, L4State, Settings};
 use crate::proto::pipeline::{
     self, Clock, Conntrack, Entry, Hook, HookCtx, Insert, NewEntry, Packet, Pick, Verdict,
@@ -26,12 +29,23 @@ pub(crate) struct HostEntry {
     cookie: usize,
     created: u32,
     l4: RefCell<L4State>,
+    mark: Cell<u32>,
+    /// `ct->master`.
+    pub(crate) master: Option<Rc<HostEntry>>,
+    /// The helper watching it.
+    pub(crate) helper: Option<HelperId>,
+    ftp: RefCell<FtpState>,
 }
 
 impl HostEntry {
     /// The tracker's state.
     pub(crate) fn l4(&self) -> L4State {
         *self.l4.borrow()
+    }
+
+    /// Sets `ct->mark`, as a rule would.
+    pub(crate) fn set_mark(&self, mark: u32) {
+        self.mark.set(mark);
     }
 }
 
@@ -64,6 +78,37 @@ impl Entry for HostEntry {
 
     fn created(&self) -> u32 {
         self.created
+    }
+
+    fn mark(&self) -> u32 {
+        self.mark.get()
+    }
+}
+
+/// A bucket of the host's expectation table.
+pub(crate) type HostBucket = Vec<Option<Expectation<Rc<HostEntry>>>>;
+
+impl Bucket<Expectation<Rc<HostEntry>>> for HostBucket {
+    fn slots(&self) -> &[Option<Expectation<Rc<HostEntry>>>] {
+        self
+    }
+
+    fn slots_mut(&mut self) -> &mut [Option<Expectation<Rc<HostEntry>>>] {
+        self
+    }
+
+    fn grow(&mut self, t: Expectation<Rc<HostEntry>>) -> bool {
+        self.push(Some(t));
+        true
+    }
+}
+
+/// The host's expectation table: 4 buckets, so that collisions happen.
+pub(crate) struct HostExpect(pub(crate) ExpectTable<Rc<HostEntry>, HostBucket, Vec<HostBucket>>);
+
+impl Default for HostExpect {
+    fn default() -> Self {
+        HostExpect(ExpectTable::new(vec![Vec::new(); 4]))
     }
 }
 
@@ -101,6 +146,18 @@ pub(crate) struct HostCt {
     /// Times the table said it was full.
     pub(crate) full: Cell<u32>,
     loopback: RefCell<LoopbackRing>,
+    /// Expectations.
+    pub(crate) expect: RefCell<HostExpect>,
+    /// `nf_ct_expect_max` (0: 4 per bucket, as 6.12's default).
+    pub(crate) expect_max: u32,
+    /// The ports helpers are assigned by (`None`: the defaults).
+    pub(crate) helper_ports: Option<HelperPorts>,
+    /// Automatic helper assignment off (the `helper` sysctl at 0).
+    pub(crate) no_auto_helper: bool,
+    /// `nf_conntrack_ftp`'s `loose`.
+    pub(crate) loose: bool,
+    /// What helpers logged, in order.
+    pub(crate) helper_logs: RefCell<Vec<String>>,
 }
 
 impl HostCt {
@@ -160,6 +217,10 @@ impl Conntrack for HostCt {
         }
         self.table.borrow_mut().retain(|e| !Rc::ptr_eq(e, entry));
         self.kills.set(self.kills.get() + 1);
+        if entry.helper.is_some() {
+            let stats = self.expect.borrow_mut().0.remove_master(entry);
+            self.expect_stats(&stats);
+        }
         true
     }
 
@@ -193,17 +254,21 @@ impl Conntrack for HostCt {
 
     fn unreserve(&self) {}
 
-    fn alloc(&self, new: &NewEntry) -> Option<Rc<HostEntry>> {
+    fn alloc(&self, new: NewEntry<Rc<HostEntry>>) -> Option<Rc<HostEntry>> {
         Some(Rc::new(HostEntry {
             tuples: [
                 Cell::new(Tuple::from_key(&new.orig)),
                 Cell::new(Tuple::from_key(&new.reply)),
             ],
-            status: Cell::new(0),
+            status: Cell::new(new.status),
             timeout: Cell::new(new.timeout),
             cookie: new.cookie,
             created: new.now,
             l4: RefCell::new(new.l4),
+            mark: Cell::new(new.mark),
+            master: new.master,
+            helper: new.helper,
+            ftp: RefCell::new(FtpState::default()),
         }))
     }
 
@@ -297,6 +362,111 @@ impl Conntrack for HostCt {
             action: *a,
         });
     }
+
+    fn expect_count(&self) -> u32 {
+        self.expect.borrow().0.count()
+    }
+
+    fn take_expectation(&self, t: &Tuple, now: u32) -> Option<Rc<HostEntry>> {
+        let hash = self.expect_hash(t);
+        let (m, stats) = self.expect.borrow_mut().0.find_take(t, hash, now);
+        self.expect_stats(&stats);
+        m
+    }
+
+    fn expect_related(&self, exp: Expectation<Rc<HostEntry>>, now: u32) -> Result<(), ExpectError> {
+        let policy = exp.helper.policy(exp.class).ok_or(ExpectError::Full)?;
+        let hash = self.expect_hash(&exp.tuple);
+        let max = if self.expect_max == 0 {
+            16
+        } else {
+            self.expect_max
+        };
+        let (res, stats) = self
+            .expect
+            .borrow_mut()
+            .0
+            .insert(exp, hash, policy, max, now, HOST_HZ);
+        self.expect_stats(&stats);
+        res
+    }
+
+    fn assign_helper(&self, t: &Tuple) -> Option<HelperId> {
+        if self.no_auto_helper {
+            return None;
+        }
+        self.helper_ports
+            .unwrap_or(HelperPorts::defaults())
+            .assign(t)
+    }
+
+    fn helped(&self) -> u32 {
+        let count = |v: &Vec<Rc<HostEntry>>| v.iter().filter(|e| e.helper.is_some()).count();
+        (count(&self.table.borrow()) + count(&self.unconfirmed.borrow())) as u32
+    }
+
+    fn helper_of(&self, entry: &Rc<HostEntry>) -> Option<HelperId> {
+        entry.helper
+    }
+
+    fn with_ftp<R>(&self, entry: &Rc<HostEntry>, f: impl FnOnce(&mut FtpState) -> R) -> Option<R> {
+        entry.helper?;
+        Some(f(&mut entry.ftp.borrow_mut()))
+    }
+
+    fn peek_unconfirmed(&self, cookie: usize) -> Option<Rc<HostEntry>> {
+        self.unconfirmed
+            .borrow()
+            .iter()
+            .rev()
+            .find(|e| e.cookie == cookie)
+            .cloned()
+    }
+
+    fn ftp_loose(&self) -> bool {
+        self.loose
+    }
+
+    fn helper_log(&self, helper: HelperId, msg: &str) {
+        self.helper_logs
+            .borrow_mut()
+            .push(format!("nf_ct_{helper}: dropping packet: {msg}"));
+    }
+}
+
+/// `HZ` of the host tests' expectations.
+pub(crate) const HOST_HZ: u32 = 100;
+
+impl HostCt {
+    fn expect_hash(&self, t: &Tuple) -> u32 {
+        dst_key(t).iter().fold(0x811c_9dc5u32, |h, &b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        })
+    }
+
+    fn expect_stats(&self, s: &ExpectStats) {
+        self.count(Stat::ExpectDelete, s.deleted);
+        self.count(Stat::ExpectCreate, s.created);
+    }
+
+    /// The collector's pass over the expectations at `now`.
+    pub(crate) fn sweep_expectations(&self, now: u32) {
+        let stats = self
+            .expect
+            .borrow_mut()
+            .0
+            .sweep(now, |m| m.status() & IPS_DYING != 0);
+        self.expect_stats(&stats);
+    }
+
+    /// The live expectations at `now`: (tuple, master, seconds left).
+    pub(crate) fn expectations(&self, now: u32) -> Vec<(Tuple, Rc<HostEntry>, i32)> {
+        let mut v = Vec::new();
+        self.expect.borrow().0.for_each_live(now, |e| {
+            v.push((e.tuple, e.master.clone(), e.secs_left(now, HOST_HZ)))
+        });
+        v
+    }
 }
 
 /// A packet on the host: its bytes (network header first) and what nf_conntrack would say
@@ -332,6 +502,10 @@ impl Packet for Pkt<'_> {
 
     fn nf_view(&self) -> Option<NfView> {
         self.nf
+    }
+
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.bytes.get(off..)
     }
 }
 
@@ -409,6 +583,15 @@ pub(crate) fn receive(ct: &HostCt, bytes: &[u8], l3: L3, now: u32, hz: u32) -> (
         &p,
         &ctx(Hook::PreRouting, l3, cookie, now, hz),
     );
+    let v2 = pipeline::hook(
+        ct,
+        pipeline::HookRole::Helper,
+        &p,
+        &ctx(Hook::LocalIn, l3, cookie, now, hz),
+    );
+    if v2 == Verdict::Drop {
+        return (v1, v2);
+    }
     let v2 = pipeline::hook(
         ct,
         pipeline::HookRole::Confirm,

@@ -18,11 +18,20 @@ mod conn_tests;
 #[path = "tests/handoff.rs"]
 mod handoff_tests;
 #[cfg(test)]
+#[path = "tests/helper_ftp.rs"]
+mod helper_ftp_tests;
+#[cfg(test)]
+#[path = "tests/helper.rs"]
+mod helper_tests;
+#[cfg(test)]
 #[path = "tests/pipeline.rs"]
 mod pipeline_tests;
 #[cfg(test)]
 #[path = "tests/pkt.rs"]
 mod pkt;
+#[cfg(test)]
+#[path = "tests/proc_expect.rs"]
+mod proc_expect_tests;
 #[cfg(test)]
 #[path = "tests/proc_line.rs"]
 mod proc_line_tests;
@@ -126,7 +135,8 @@ pub fn fuzz_parse(data: &[u8]) {
 /// Invariants of the pipeline (`src/proto/pipeline.rs`) on `data` as a packet of either
 /// family, received twice and then sent from this host over `lo`: no panic, at most one entry
 /// per flow, every entry with both tuples and the first direction's tuple the packet's, no
-/// entry left unconfirmed once its packet passed the confirm hook.
+/// entry left unconfirmed once its packet passed the confirm hook, expectations only from
+/// masters with a helper.
 fn check_pipeline(data: &[u8]) {
     use proto::pipeline::{self as pl, Entry, Hook, HookRole};
     use proto::tuple::Dir;
@@ -147,10 +157,21 @@ fn check_pipeline(data: &[u8]) {
         pl::hook(&ct, HookRole::Track, &p, &out);
         let mut post = host_ct::ctx(Hook::PostRouting, l3, cookie, now, hz);
         post.out_loopback = true;
-        pl::hook(&ct, HookRole::Confirm, &p, &post);
+        if pl::hook(&ct, HookRole::Helper, &p, &post) == pl::Verdict::Accept {
+            pl::hook(&ct, HookRole::Confirm, &p, &post);
+        } else {
+            // A packet the helper drops never reaches the confirm hook: its entry is reaped.
+            ct.unconfirmed.borrow_mut().clear();
+        }
         let mut pre = host_ct::ctx(Hook::PreRouting, l3, cookie, now, hz);
         pre.in_loopback = true;
         pl::hook(&ct, HookRole::Track, &p, &pre);
+        // Every expectation's master has a helper, and expects what its helper may.
+        for (t, master, secs) in ct.expectations(now) {
+            assert!(master.helper.is_some(), "an expectation without a helper");
+            assert!(secs <= 300, "expectation timeout beyond the policy");
+            assert!(t.proto == 6 || t.proto == 17);
+        }
         let table = ct.table.borrow();
         assert!(
             table.len() <= 1,
@@ -552,4 +573,222 @@ fn check_clock(data: &[u8]) {
         conn::refreshed_timeout(conn::IPS_FIXED_TIMEOUT | conn::IPS_CONFIRMED, b, extra),
         None
     );
+}
+
+/// Fuzz entry point (`host/fuzz`, target `ftp`): runs the FTP helper on the payload at
+/// `data[30..]` with a direction, `loose`, family, sequence number, addresses and record
+/// of line starts taken from the first 30 bytes, then the address parsers on the payload,
+/// and asserts the helper's invariants. Panics on a violation.
+///
+/// Header: byte 0 bit 0 reply direction, bit 1 `loose`, bit 2 IPv6, bit 3 the packet at
+/// the direction's first recorded line start, bits 4-5 `NF_CT_FTP_SEQ_PICKUP` per
+/// direction, bit 6 a NATed reply tuple; byte 1 the two `seq_aft_nl_num` (mod 3); bytes
+/// 2-5 the sequence number; 6-21 `seq_aft_nl`; 22-29 address bytes.
+pub fn fuzz_ftp(data: &[u8]) {
+    use proto::helper_ftp::{self as ftp, FtpOutcome, FtpState, FtpType, NF_CT_FTP_SEQ_PICKUP};
+    use proto::tuple::{Addr, Dir};
+    let byte = |i: usize| data.get(i).copied().unwrap_or(0);
+    let payload = data.get(30..).unwrap_or(&[]);
+    let flags = byte(0);
+    let dir = if flags & 1 == 0 {
+        Dir::Original
+    } else {
+        Dir::Reply
+    };
+    let loose = flags & 2 != 0;
+    let mut st = FtpState {
+        seq_aft_nl: [
+            [word(data, 6), word(data, 10)],
+            [word(data, 14), word(data, 18)],
+        ],
+        seq_aft_nl_num: [u16::from(byte(1) % 3), u16::from(byte(1) / 3 % 3)],
+        flags: [
+            u16::from(flags >> 4 & 1) * NF_CT_FTP_SEQ_PICKUP,
+            u16::from(flags >> 5 & 1) * NF_CT_FTP_SEQ_PICKUP,
+        ],
+    };
+    let d = dir as usize;
+    let seq = if flags & 8 != 0 && st.seq_aft_nl_num[d] > 0 {
+        st.seq_aft_nl[d][0]
+    } else {
+        word(data, 2)
+    };
+    let ab: [u8; 8] = core::array::from_fn(|i| byte(22 + i));
+    let (l3, client, server) = if flags & 4 == 0 {
+        let v4 = |a: &[u8]| Addr::v4([a[0], a[1], a[2], a[3]]);
+        (L3::Ipv4, v4(&ab[..4]), v4(&ab[4..]))
+    } else {
+        let mut c = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        c[8..].copy_from_slice(&ab);
+        let mut s = c;
+        s[15] ^= 0xff;
+        (L3::Ipv6, Addr(c), Addr(s))
+    };
+    let orig = Tuple {
+        l3,
+        proto: tuple::IPPROTO_TCP,
+        src: client,
+        dst: server,
+        l4: L4::Ports {
+            src: 40000,
+            dst: 21,
+        },
+    };
+    let mut reply = orig.invert().expect("TCP inverts");
+    if flags & 0x40 != 0 {
+        // SNAT: the server answers another address and port.
+        reply.dst.0[0] ^= 0x80;
+        reply.l4 = L4::Ports {
+            src: 21,
+            dst: 61000,
+        };
+    }
+
+    let before = st;
+    let out = ftp::help(&mut st, dir, seq, payload, &orig, &reply, loose);
+    let other = dir.reverse() as usize;
+    assert_eq!(
+        st.seq_aft_nl[other], before.seq_aft_nl[other],
+        "other direction's record"
+    );
+    assert_eq!(st.seq_aft_nl_num[other], before.seq_aft_nl_num[other]);
+    assert_eq!(st.flags[other], before.flags[other]);
+    let at_line_start = before.find_nl_seq(seq, dir);
+    let picked = !at_line_start && before.flags[d] & NF_CT_FTP_SEQ_PICKUP != 0;
+    let parsed = !payload.is_empty() && (at_line_start || picked);
+    assert_eq!(
+        st.flags[d] == before.flags[d],
+        !picked || payload.is_empty()
+    );
+    let ends_nl = payload.last() == Some(&b'\n');
+    let line_end = seq.wrapping_add(payload.len() as u32);
+    if payload.is_empty() {
+        assert_eq!((out, st), (FtpOutcome::Accept, before));
+    }
+    match out {
+        FtpOutcome::Accept => {
+            if ends_nl && st.seq_aft_nl_num[d] < 2 {
+                assert!(st.find_nl_seq(line_end, dir), "line end not recorded");
+            }
+            if !ends_nl {
+                assert_eq!(st.seq_aft_nl, before.seq_aft_nl);
+            }
+        }
+        FtpOutcome::Drop(msg) => {
+            assert!(parsed);
+            assert!(msg.starts_with("partial matching of `"));
+            assert_eq!(
+                st.seq_aft_nl, before.seq_aft_nl,
+                "a drop updated the record"
+            );
+            assert_eq!(st.seq_aft_nl_num, before.seq_aft_nl_num);
+        }
+        FtpOutcome::Match(m) => {
+            assert!(parsed);
+            assert_eq!(st.seq_aft_nl, before.seq_aft_nl, "updated before commit");
+            assert_eq!(m.nl_seq, ends_nl.then_some(line_end));
+            assert_eq!(
+                matches!(m.ftptype, FtpType::Port | FtpType::Eprt),
+                dir == Dir::Original
+            );
+            let pattern: &[u8] = match m.ftptype {
+                FtpType::Port => b"PORT",
+                FtpType::Eprt => b"EPRT",
+                FtpType::Pasv => b"227 ",
+                FtpType::Epsv => b"229 ",
+            };
+            assert!(payload[..4].eq_ignore_ascii_case(pattern));
+            let text = &payload[m.matchoff..m.matchoff + m.matchlen];
+            // The port as the payload spells it, with 6.12's wrapping.
+            let num = |s: &[u8]| {
+                s.iter().fold(0u32, |n, c| {
+                    n.wrapping_mul(10).wrapping_add(u32::from(c - b'0'))
+                })
+            };
+            let port = match m.ftptype {
+                FtpType::Port | FtpType::Pasv => {
+                    let nums: Vec<u32> = text.split(|&c| c == b',').map(num).collect();
+                    assert_eq!(nums.len(), 6, "{text:?}");
+                    ((nums[4] << 8) | nums[5]) as u16
+                }
+                FtpType::Eprt | FtpType::Epsv => {
+                    let (delim, body) = text.split_last().expect("a delimiter");
+                    let digits = body.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+                    assert!(digits > 0 && body.len() >= 3 + digits && body[0] == *delim);
+                    num(&body[body.len() - digits..]) as u16
+                }
+            };
+            if let Some(e) = m.expect {
+                assert_eq!(e.port, port);
+                // get_port refuses 0; PORT and 227 do not.
+                assert!(e.port != 0 || matches!(m.ftptype, FtpType::Port | FtpType::Pasv));
+                let other = match dir {
+                    Dir::Original => &reply,
+                    Dir::Reply => &orig,
+                };
+                assert_eq!(e.l3, l3);
+                assert_eq!(e.src, other.src);
+                assert!(e.dst == other.dst || loose, "another address without loose");
+                if m.ftptype == FtpType::Epsv {
+                    assert_eq!(e.dst, other.dst);
+                }
+                let line = expect_line(&e.tuple(), word(data, 2) as i32, u32::from(flags));
+                assert!(line.as_str().ends_with('\n'));
+                let dport = format!("sport=0 dport={port} ");
+                assert!(line.as_str().contains(&dport), "{}", line.as_str());
+            } else {
+                assert!(!loose, "loose expects any address");
+                assert!(matches!(
+                    m.ftptype,
+                    FtpType::Port | FtpType::Eprt | FtpType::Pasv
+                ));
+            }
+            m.commit(&mut st, dir);
+            if ends_nl && before.seq_aft_nl_num[d] < 2 {
+                assert!(st.find_nl_seq(line_end, dir));
+            }
+        }
+    }
+
+    // The address parsers: anything Rust prints reads back, and what the standard library
+    // reads, in6_pton reads the same.
+    if let Ok(s) = core::str::from_utf8(payload) {
+        if let Ok(a) = s.parse::<std::net::Ipv6Addr>() {
+            assert_eq!(
+                ftp::in6_pton(payload, b'|'),
+                Some((a.octets(), payload.len())),
+                "{s}"
+            );
+        }
+    }
+    let a16: [u8; 16] = core::array::from_fn(|i| byte(6 + i));
+    let text = format!("{}|", std::net::Ipv6Addr::from(a16));
+    assert_eq!(
+        ftp::in6_pton(text.as_bytes(), b'|'),
+        Some((a16, text.len() - 1))
+    );
+    let a4 = [byte(22), byte(23), byte(24), byte(25)];
+    let text = format!("{}|", std::net::Ipv4Addr::from(a4));
+    assert_eq!(
+        ftp::in4_pton(text.as_bytes(), b'|'),
+        Some((a4, text.len() - 1))
+    );
+    if let Some((_, end)) = ftp::in6_pton(payload, b'|') {
+        assert!(end <= payload.len());
+    }
+}
+
+/// The `/proc/net/nf_conntrack_expect` line of an FTP expectation.
+fn expect_line(t: &Tuple, secs: i32, flags: u32) -> FixedBuf<512> {
+    use proto::proc_expect::{write_expect_line, ExpectSnapshot};
+    let mut b = FixedBuf::<512>::new();
+    let e = ExpectSnapshot {
+        tuple: *t,
+        secs,
+        flags,
+        helper: Some(&"ftp"),
+        policy: "",
+    };
+    write_expect_line(&mut b, &e).expect("expect line overflowed 512 bytes");
+    b
 }

@@ -103,6 +103,7 @@ void rct_spin_unlock_bh(spinlock_t *lock);
 /* Time and scheduling. */
 u32 rct_jiffies32(void);
 u64 rct_ktime_ns(void);
+u64 rct_ktime_real_ns(void);
 u64 rct_jiffies64(void);
 u32 rct_random_below(u32 ceil);
 unsigned int rct_hz(void);
@@ -164,6 +165,16 @@ struct ctl_table_header *rct_sysctl_register(struct net *net, const struct rct_s
 void rct_sysctl_unregister(struct ctl_table_header *hdr);
 int rct_sysctl_read(void *state, unsigned int index, long long *val);
 int rct_sysctl_write(void *state, unsigned int index, long long val);
+void rct_warn_expect_table_full(void);
+void rct_helper_log(const char *msg, size_t len);
+
+/* Helpers: the ports of the ftp_ports= and tftp_ports= parameters, RCT_HELPER_MAX_PORTS each. */
+#define RCT_HELPER_MAX_PORTS 8
+void rct_helper_ports(u16 *ftp, u16 *tftp);
+bool rct_ftp_loose_param(void);
+
+/* The packet's bytes from off to its end, linear (skb_linearize); NULL if that fails. */
+const u8 *rct_skb_tail(struct sk_buff *skb, unsigned int off, unsigned int *len);
 
 /* KUnit support: skbs built from bytes, and failures reported to the current test. */
 struct sk_buff *rct_kunit_build_skb(const u8 *data, unsigned int len, unsigned int linear,

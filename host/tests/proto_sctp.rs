@@ -1217,6 +1217,10 @@ impl Packet for Offloaded<'_> {
     fn checksum_none(&self) -> bool {
         false
     }
+
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.0.get(off..)
+    }
 }
 
 #[test]

@@ -344,6 +344,9 @@ impl Packet for Logged<'_> {
     fn nf_view(&self) -> Option<NfView> {
         None
     }
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.pkt.tail(off)
+    }
     fn log_invalid(&self, line: &LogInvalid<'_>) {
         let (mut head, mut tail) = (String::new(), String::new());
         line.write_head(&mut head).unwrap();

@@ -11,13 +11,17 @@
 
 use crate::conntrack::net::NetState;
 use crate::proto::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
+use crate::proto::helper::HelperId;
+use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::L4State;
+use crate::proto::proc_line::Counter as ProcCounter;
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN};
 use crate::sys::hlist_nulls::Link;
 use crate::sys::netns::StateRef;
 use crate::sys::refcount::{ARef, Refcount};
-use crate::sys::slab::{CtorToken, Released, Typesafe, TypesafeCache};
+use crate::sys::slab::{CtorToken, ExtSlot, Released, Typesafe, TypesafeCache};
 use crate::sys::sync::{new_spinlock_bh, SpinLockBh};
+use core::pin::Pin;
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
 use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 use kernel::prelude::*;
@@ -123,9 +127,92 @@ pub(crate) struct Conn {
     /// Address of the skb that created the entry, until confirmed (see `conntrack`).
     cookie: AtomicUsize,
     owner: StateRef,
+    /// What only some entries have (`ct->ext`): see [`Ext`].
+    ext: ExtSlot<Ext>,
     /// The tracker's state (`ct->proto`) under the entry's lock (`ct->lock`).
     #[pin]
     l4: SpinLockBh<L4State>,
+}
+
+/// What only some entries have, allocated for them alone (`nf_ct_ext`): the counters
+/// (`nf_conn_acct`) and start time (`nf_conn_tstamp`) of entries made while `acct` or
+/// `timestamp` was on, and the helper part. Its parts are chosen when the entry is made.
+pub(crate) struct Ext {
+    /// Packets and bytes of the original and reply directions.
+    acct: Option<[Counter; 2]>,
+    /// `tstamp->start`: wall-clock nanoseconds at confirmation, 0 before.
+    tstamp: Option<AtomicU64>,
+    /// The helper part, for masters and expected connections.
+    help: Option<Pin<KBox<Help>>>,
+}
+
+/// One direction's counters (`struct nf_conn_counter`).
+struct Counter {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Counter {
+    const fn new() -> Self {
+        Self {
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+/// An entry's helper part (`nf_conn_help`, and `ct->master`): set when the entry is made,
+/// never changed until it is freed.
+#[pin_data]
+pub(crate) struct Help {
+    /// `ct->master`: counted, released with the entry (as `nf_ct_put(ct->master)`).
+    master: Option<ConnRef>,
+    /// `nfct_help(ct)->helper`.
+    helper: Option<HelperId>,
+    /// The FTP helper's state (`nf_ct_ftp_master`, in `nfct_help(ct)->data`), under its own
+    /// lock as 6.12 keeps it under `nf_ftp_lock`.
+    #[pin]
+    ftp: SpinLockBh<FtpState>,
+}
+
+impl Help {
+    /// A new helper part (GFP_ATOMIC), `None` if there is no memory.
+    fn new(master: Option<ConnRef>, helper: Option<HelperId>) -> Option<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            pin_init!(Help {
+                master,
+                helper,
+                ftp <- new_spinlock_bh(
+                    FtpState::default(),
+                    kernel::c_str!("rust_conntrack.ftp"),
+                    kernel::static_lock_class!()
+                ),
+            }),
+            GFP_ATOMIC,
+        )
+        .ok()
+    }
+}
+
+impl Ext {
+    /// A new extension with the parts `init` asks for (GFP_ATOMIC); `Ok(None)` if it needs
+    /// none, `Err` if there is no memory.
+    fn new(init: &mut ConnInit<'_>) -> Result<Option<Pin<KBox<Self>>>, ()> {
+        let help = if init.master.is_some() || init.helper.is_some() {
+            Some(Help::new(init.master.take(), init.helper).ok_or(())?)
+        } else {
+            None
+        };
+        if help.is_none() && !init.acct && !init.tstamp {
+            return Ok(None);
+        }
+        let ext = Ext {
+            acct: init.acct.then(|| [Counter::new(), Counter::new()]),
+            tstamp: init.tstamp.then(|| AtomicU64::new(0)),
+            help,
+        };
+        KBox::pin(ext, GFP_ATOMIC).map(Some).map_err(|_| ())
+    }
 }
 
 crate::typesafe_object!(Conn, refcount: refcount, links: links);
@@ -146,19 +233,27 @@ impl Typesafe for Conn {
             zone: AtomicU16::new(0),
             cookie: AtomicUsize::new(0),
             owner: StateRef::none(),
-            l4 <- new_spinlock_bh(L4State::None, kernel::c_str!("rust_conntrack.entry")),
+            ext: ExtSlot::new(),
+            l4 <- new_spinlock_bh(L4State::None, kernel::c_str!("rust_conntrack.entry"), kernel::static_lock_class!()),
         })
     }
 
     /// The last reference is gone (`nf_ct_put`): back to the cache, through its netns state,
     /// which counts it until then.
     fn release(conn: Released<Self>) {
+        // Dropping it may release the master too (its last reference).
+        let ext = ExtSlot::take(&conn, |c| &c.ext);
+        let helped = ext
+            .as_ref()
+            .and_then(|e| e.help.as_ref())
+            .is_some_and(|h| h.helper.is_some());
+        drop(ext);
         StateRef::release_with(
             conn,
             |c| &c.owner,
             |conn, owner| {
                 if let Some(owner) = owner {
-                    owner.entry_freed(conn);
+                    owner.entry_freed(conn, helped);
                 }
             },
         )
@@ -176,6 +271,18 @@ pub(crate) struct ConnInit<'a> {
     pub(crate) owner: &'a NetState,
     /// The tracker's state after the first packet.
     pub(crate) l4: L4State,
+    /// `IPS_*` bits it starts with.
+    pub(crate) status: u32,
+    /// `ct->mark`.
+    pub(crate) mark: u32,
+    /// The master, for an expected connection.
+    pub(crate) master: Option<ConnRef>,
+    /// The helper, for a master.
+    pub(crate) helper: Option<HelperId>,
+    /// Count packets and bytes (`acct` on).
+    pub(crate) acct: bool,
+    /// Record the start time (`timestamp` on).
+    pub(crate) tstamp: bool,
 }
 
 impl Conn {
@@ -270,6 +377,69 @@ impl Conn {
         f(&mut self.l4.lock())
     }
 
+    /// The entry's extension, if it has one.
+    pub(crate) fn ext(this: &ConnRef) -> Option<&Ext> {
+        ExtSlot::get(this, |c| &c.ext)
+    }
+
+    fn help(this: &ConnRef) -> Option<&Help> {
+        Self::ext(this).and_then(|e| e.help.as_deref())
+    }
+
+    /// Counts a packet of `len` bytes in direction `dir` (`nf_ct_acct_update`), if the
+    /// entry counts.
+    pub(crate) fn account(this: &ConnRef, dir: Dir, len: usize) {
+        if let Some(c) = Self::ext(this)
+            .and_then(|e| e.acct.as_ref())
+            .and_then(|a| a.get(dir as usize))
+        {
+            c.packets.fetch_add(1, Relaxed);
+            c.bytes.fetch_add(len as u64, Relaxed);
+        }
+    }
+
+    /// The counters of both directions, if the entry counts.
+    pub(crate) fn counters(this: &ConnRef) -> Option<[ProcCounter; 2]> {
+        let a = Self::ext(this)?.acct.as_ref()?;
+        let read = |c: &Counter| ProcCounter {
+            packets: c.packets.load(Relaxed),
+            bytes: c.bytes.load(Relaxed),
+        };
+        Some([read(&a[0]), read(&a[1])])
+    }
+
+    /// Records the start time (`tstamp->start`), if the entry has one.
+    pub(crate) fn stamp_start(this: &ConnRef, real_ns: u64) {
+        if let Some(t) = Self::ext(this).and_then(|e| e.tstamp.as_ref()) {
+            t.store(real_ns, Relaxed);
+        }
+    }
+
+    /// The start time, if the entry has one.
+    pub(crate) fn start(this: &ConnRef) -> Option<u64> {
+        Self::ext(this)
+            .and_then(|e| e.tstamp.as_ref())
+            .map(|t| t.load(Relaxed))
+    }
+
+    /// The helper watching the entry.
+    pub(crate) fn helper(this: &ConnRef) -> Option<HelperId> {
+        Self::help(this).and_then(|h| h.helper)
+    }
+
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
+    /// `ct->master`.
+    pub(crate) fn master(this: &ConnRef) -> Option<&ConnRef> {
+        Self::help(this).and_then(|h| h.master.as_ref())
+    }
+
+    /// Runs `f` on the entry's FTP helper state under its lock; `None` without a helper.
+    pub(crate) fn with_ftp<R>(this: &ConnRef, f: impl FnOnce(&mut FtpState) -> R) -> Option<R> {
+        let help = Self::help(this)?;
+        help.helper?;
+        Some(f(&mut help.ftp.lock()))
+    }
+
     /// Runs `f` on the netns state of an entry the caller holds (`nf_ct_net`, `nf_ct_pernet`).
     pub(crate) fn with_owner<R>(conn: &ConnRef, f: impl FnOnce(Option<&NetState>) -> R) -> R {
         StateRef::with_held(conn, |c| &c.owner, f)
@@ -306,15 +476,18 @@ impl EntryCache {
     }
 
     /// A new entry holding one reference, which the caller owns (GFP_ATOMIC).
-    pub(crate) fn alloc(&self, init: &ConnInit<'_>) -> Option<ConnRef> {
+    pub(crate) fn alloc(&self, mut init: ConnInit<'_>) -> Option<ConnRef> {
+        // Without memory for its extension there is no entry: an expected connection without
+        // its master would not be one, and counters must count from the first packet.
+        let ext = Ext::new(&mut init).ok()?;
         // Lockless readers may still see the object from its previous life: they only read
         // atomic fields, and cannot take a reference before `alloc` publishes it.
-        self.0.alloc(|c| {
+        self.0.alloc(|c, fresh| {
             c.tuplehash[0].store_key(init.orig, Dir::Original);
             c.tuplehash[1].store_key(init.reply, Dir::Reply);
-            c.status.store(0, Relaxed);
+            c.status.store(init.status, Relaxed);
             c.timeout.store(init.timeout, Relaxed);
-            c.mark.store(0, Relaxed);
+            c.mark.store(init.mark, Relaxed);
             c.hash[0].store(init.hash[0], Relaxed);
             c.hash[1].store(init.hash[1], Relaxed);
             c.created.store(init.now, Relaxed);
@@ -322,6 +495,7 @@ impl EntryCache {
             c.cookie.store(init.cookie, Relaxed);
             c.owner.set(init.owner);
             *c.l4.lock() = init.l4;
+            c.ext.set(fresh, ext);
         })
     }
 }

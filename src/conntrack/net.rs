@@ -11,14 +11,20 @@
 use crate::conntrack::entry::{Conn, ConnInit, ConnRef, EntryCache};
 use crate::conntrack::table::{global, Table};
 use crate::conntrack::unconfirmed::Unconfirmed;
+use crate::proto::conn::CtInfo;
 use crate::proto::conn::{expires_in_secs, should_gc, Zone, NF_CT_DEFAULT_ZONE_DIR};
+use crate::proto::expect::{dst_key, Bucket, ExpectError, ExpectStats, ExpectTable, Expectation};
 use crate::proto::handoff::LoopbackRing;
+use crate::proto::helper::HelperId;
+use crate::proto::helper_ftp::FtpState;
+use crate::proto::l4proto::L4Action;
 use crate::proto::l4proto::{self, L4State, Settings};
 use crate::proto::pipeline::{
     self, Clock, Conntrack, Entry, HookCtx, HookRole, Insert, NewEntry, Packet, Pick, Verdict,
     UNCONFIRMED_MAX_AGE_SECS,
 };
-use crate::proto::proc_line::{write_line, Snapshot};
+use crate::proto::proc_expect::{write_expect_line, ExpectSnapshot};
+use crate::proto::proc_line::{delta_time_secs, write_line, Snapshot};
 use crate::proto::stat::{Stat, StatRow, STAT_COUNT};
 use crate::proto::sysctl::{self, SettingsCell, Source, SysctlError};
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN, L3};
@@ -27,11 +33,13 @@ use crate::sys::netns::{Net, NetHandle};
 use crate::sys::percpu::{PerCpuBh, PerCpuCounters};
 use crate::sys::proc::ProcEntry;
 use crate::sys::slab::Released;
+use crate::sys::sync::{new_spinlock_bh, SpinLockBh};
 use crate::sys::sysctl::SysctlRegistration;
 use core::cell::OnceCell;
 use core::fmt;
+use core::pin::Pin;
 use core::sync::atomic::{
-    AtomicU32,
+    AtomicBool, AtomicU32,
     Ordering::{Acquire, Relaxed, Release},
 };
 use kernel::prelude::*;
@@ -57,11 +65,57 @@ pub(crate) struct NetState {
     loopback: PerCpuBh<LoopbackRing>,
     /// The settings the sysctls write (`net/rust_conntrack/*`).
     settings: SettingsCell,
+    /// The expectations (`nf_ct_expect_hash`'s part for this netns), under
+    /// `nf_conntrack_expect_lock`'s counterpart.
+    expect: Pin<KBox<SpinLockBh<NetExpectations>>>,
+    /// Their number (`cnet->expect_count`), read without the lock.
+    expect_count: AtomicU32,
+    /// Entries with a helper, listed or in the table.
+    helped: AtomicU32,
+    /// Whether new connections get helpers by port (the `helper` sysctl).
+    auto_helper: AtomicBool,
+    /// Whether new entries count packets and bytes (`acct`).
+    acct: AtomicBool,
+    /// Whether new entries record their start time (`timestamp`).
+    tstamp: AtomicBool,
+}
+
+/// A bucket of expectations.
+type ExpectBucket = KVec<Option<Expectation<ConnRef>>>;
+
+/// One netns' expectation table.
+pub(crate) type NetExpectations = ExpectTable<ConnRef, ExpectBucket, KVec<ExpectBucket>>;
+
+impl Bucket<Expectation<ConnRef>> for ExpectBucket {
+    fn slots(&self) -> &[Option<Expectation<ConnRef>>] {
+        self.as_slice()
+    }
+
+    fn slots_mut(&mut self) -> &mut [Option<Expectation<ConnRef>>] {
+        self.as_mut_slice()
+    }
+
+    fn grow(&mut self, t: Expectation<ConnRef>) -> bool {
+        self.push(Some(t), GFP_ATOMIC).is_ok()
+    }
 }
 
 impl NetState {
     /// Fresh state for `net`, with zeroed statistics.
     pub(crate) fn new(net: NetHandle) -> Result<Self> {
+        let hsize = global().map_or(1, |g| g.expect_hsize).max(1);
+        let mut buckets = KVec::with_capacity(hsize as usize, GFP_KERNEL)?;
+        for _ in 0..hsize {
+            buckets.push(KVec::new(), GFP_KERNEL)?;
+        }
+        let expect = KBox::pin_init(
+            new_spinlock_bh(
+                ExpectTable::new(buckets),
+                kernel::c_str!("rust_conntrack.expect"),
+                kernel::static_lock_class!(),
+            ),
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             net,
             stats: PerCpuCounters::new()?,
@@ -69,7 +123,73 @@ impl NetState {
             unconfirmed: Unconfirmed::new()?,
             loopback: PerCpuBh::new()?,
             settings: SettingsCell::new(&Settings::defaults()),
+            expect,
+            expect_count: AtomicU32::new(0),
+            helped: AtomicU32::new(0),
+            auto_helper: AtomicBool::new(true),
+            acct: AtomicBool::new(false),
+            tstamp: AtomicBool::new(false),
         })
+    }
+
+    /// Counts what an expectation table operation did, and keeps the lockless count.
+    fn expect_done(&self, table: &NetExpectations, stats: &ExpectStats) {
+        self.expect_count.store(table.count(), Relaxed);
+        for _ in 0..stats.deleted {
+            self.count_stat(Stat::ExpectDelete);
+        }
+        for _ in 0..stats.created {
+            self.count_stat(Stat::ExpectCreate);
+        }
+    }
+
+    /// `nf_ct_remove_expectations`: the master is going.
+    pub(crate) fn remove_expectations(&self, master: &Conn) {
+        if self.expect_count.load(Relaxed) == 0 {
+            return;
+        }
+        let mut table = self.expect.lock();
+        let stats = table.remove_master(master);
+        self.expect_done(&table, &stats);
+    }
+
+    /// Number of expectations (the lockless count).
+    pub(crate) fn expect_count(&self) -> u32 {
+        self.expect_count.load(Relaxed)
+    }
+
+    /// Buckets of the expectation table.
+    pub(crate) fn expect_buckets(&self) -> u32 {
+        global().map_or(1, |g| g.expect_hsize)
+    }
+
+    /// Writes the `/proc/net/rust_conntrack_expect` lines of `bucket`.
+    pub(crate) fn show_expect_bucket(&self, bucket: u32, clock: &Clock, w: &mut impl fmt::Write) {
+        if self.expect_count() == 0 {
+            return;
+        }
+        let table = self.expect.lock();
+        table.for_each_live_in(bucket as usize, clock.now, |e| {
+            let _ = write_expect(w, e, clock);
+        });
+    }
+
+    /// Turns accounting of new entries on or off (the `acct` sysctl).
+    #[allow(dead_code)] // The sysctl table uses it.
+    pub(crate) fn set_acct(&self, on: bool) {
+        self.acct.store(on, Relaxed);
+    }
+
+    /// Turns start times of new entries on or off (the `timestamp` sysctl).
+    #[allow(dead_code)] // The sysctl table uses it.
+    pub(crate) fn set_tstamp(&self, on: bool) {
+        self.tstamp.store(on, Relaxed);
+    }
+
+    /// Turns automatic helper assignment on or off (the `helper` sysctl).
+    #[allow(dead_code)] // The sysctl table uses it.
+    pub(crate) fn set_auto_helper(&self, on: bool) {
+        self.auto_helper.store(on, Relaxed);
     }
 
     /// Whether this is the initial netns, where the global sysctls are writable.
@@ -158,8 +278,12 @@ impl NetState {
         self.loopback.with_this_cpu(|r| r.len())
     }
 
-    /// Called by the last reference of an entry of this netns: returns it to the cache.
-    pub(crate) fn entry_freed(&self, conn: Released<Conn>) {
+    /// Called by the last reference of an entry of this netns (`helped`: it had a helper):
+    /// returns it to the cache.
+    pub(crate) fn entry_freed(&self, conn: Released<Conn>, helped: bool) {
+        if helped {
+            self.helped.fetch_sub(1, Relaxed);
+        }
         if let Some(g) = global() {
             g.cache.free(conn);
         }
@@ -202,7 +326,16 @@ impl NetState {
             .unconfirmed
             .reap(|c| clock.now.wrapping_sub(c.created()) > max_age);
         self.count_reaped(reaped);
-        self.unconfirmed.len() != 0
+        // Dead expectations, and those of masters that will never be confirmed (reaped while
+        // unconfirmed, or dying).
+        if self.expect_count() != 0 {
+            let mut table = self.expect.lock();
+            let stats = table.sweep(clock.now, |m| {
+                m.is_dying() || (!m.is_confirmed() && clock.now.wrapping_sub(m.created()) > max_age)
+            });
+            self.expect_done(&table, &stats);
+        }
+        self.unconfirmed.len() != 0 || self.expect_count() != 0
     }
 
     fn count_reaped(&self, n: u32) {
@@ -229,6 +362,12 @@ impl NetState {
     pub(crate) fn flush(&self, table: &Table) {
         self.unconfirmed.drain();
         table.kill_all(self);
+        // Expectations hold their masters: all go, whatever is left.
+        {
+            let mut exp = self.expect.lock();
+            let stats = exp.sweep(0, |_| true);
+            self.expect_done(&exp, &stats);
+        }
         let mut waited = 0u32;
         while self.count.load(Acquire) != 0 {
             // Someone (the collector, a lookup) still holds a reference for a moment.
@@ -275,6 +414,11 @@ impl NetCt<'_> {
     pub(crate) fn confirm<P: Packet + ?Sized>(&self, pkt: &P, ctx: &HookCtx) -> Verdict {
         pipeline::confirm(self, pkt, ctx)
     }
+
+    /// The helper hook ([`crate::proto::helper::help`]).
+    pub(crate) fn help<P: Packet + ?Sized>(&self, pkt: &P, ctx: &HookCtx) -> Verdict {
+        crate::proto::helper::help(self, pkt, ctx)
+    }
 }
 
 impl Entry for Conn {
@@ -304,6 +448,10 @@ impl Entry for Conn {
 
     fn created(&self) -> u32 {
         Conn::created(self)
+    }
+
+    fn mark(&self) -> u32 {
+        Conn::mark(self)
     }
 }
 
@@ -364,8 +512,9 @@ impl Conntrack for NetCt<'_> {
         self.net.count.fetch_sub(1, Relaxed);
     }
 
-    fn alloc(&self, new: &NewEntry) -> Option<ConnRef> {
-        self.cache.alloc(&ConnInit {
+    fn alloc(&self, new: NewEntry<ConnRef>) -> Option<ConnRef> {
+        let helped = new.helper.is_some();
+        let entry = self.cache.alloc(ConnInit {
             orig: &new.orig,
             reply: &new.reply,
             hash: new.hash,
@@ -374,7 +523,17 @@ impl Conntrack for NetCt<'_> {
             cookie: new.cookie,
             owner: self.net,
             l4: new.l4,
-        })
+            status: new.status,
+            mark: new.mark,
+            master: new.master,
+            helper: new.helper,
+            acct: self.net.acct.load(Relaxed),
+            tstamp: self.net.tstamp.load(Relaxed),
+        })?;
+        if helped {
+            self.net.helped.fetch_add(1, Relaxed);
+        }
+        Some(entry)
     }
 
     fn list_unconfirmed(&self, entry: ConnRef, stale: impl FnMut(&Conn) -> bool) -> u32 {
@@ -396,8 +555,21 @@ impl Conntrack for NetCt<'_> {
     fn insert(&self, entry: ConnRef, now: u32, allow_clash: bool) -> Insert {
         let chain_limit = crate::conntrack::table::MIN_CHAINLEN
             + crate::sys::random::below(crate::conntrack::table::MAX_CHAINLEN);
+        // `__nf_conntrack_confirm` stamps before it inserts; nobody reads the stamp of an
+        // entry that is not in the table.
+        Conn::stamp_start(&entry, crate::sys::time::real_ns());
         self.table
             .insert(entry, self.net, now, allow_clash, chain_limit)
+    }
+
+    /// Where the tracker called `nf_ct_refresh_acct` or `nf_ct_kill_acct`: the packet is
+    /// counted in its direction.
+    fn l4_action(&self, entry: Option<&ConnRef>, ctinfo: CtInfo, len: usize, a: &L4Action) {
+        if let Some(e) = entry {
+            if a.refresh.is_some() || a.kill {
+                Conn::account(e, ctinfo.dir(), len);
+            }
+        }
     }
 
     fn table_full(&self) {
@@ -411,6 +583,82 @@ impl Conntrack for NetCt<'_> {
     fn with_loopback<R>(&self, f: impl FnOnce(&mut LoopbackRing) -> R) -> R {
         self.net.loopback.with_this_cpu(f)
     }
+
+    fn expect_count(&self) -> u32 {
+        self.net.expect_count()
+    }
+
+    fn take_expectation(&self, t: &Tuple, now: u32) -> Option<ConnRef> {
+        let hash = self.net.net.hash(&dst_key(t));
+        let mut table = self.net.expect.lock();
+        let (master, stats) = table.find_take(t, hash, now);
+        self.net.expect_done(&table, &stats);
+        master
+    }
+
+    fn expect_related(&self, exp: Expectation<ConnRef>, now: u32) -> Result<(), ExpectError> {
+        let policy = exp.helper.policy(exp.class).ok_or(ExpectError::Full)?;
+        let hash = self.net.net.hash(&dst_key(&exp.tuple));
+        let max = global().map_or(0, |g| g.expect_max);
+        let hz = crate::sys::time::hz();
+        let mut table = self.net.expect.lock();
+        let (res, stats) = table.insert(exp, hash, policy, max, now, hz);
+        self.net.expect_done(&table, &stats);
+        drop(table);
+        if stats.table_full {
+            crate::sys::log::warn_expect_table_full();
+        }
+        if res.is_ok() {
+            // The sweep unlinks it once dead.
+            self.net.net.kick_sweep(hz);
+        }
+        res
+    }
+
+    fn assign_helper(&self, t: &Tuple) -> Option<HelperId> {
+        if !self.net.auto_helper.load(Relaxed) {
+            return None;
+        }
+        global()?.helper_ports.assign(t)
+    }
+
+    fn helped(&self) -> u32 {
+        self.net.helped.load(Relaxed)
+    }
+
+    fn helper_of(&self, entry: &ConnRef) -> Option<HelperId> {
+        Conn::helper(entry)
+    }
+
+    fn with_ftp<R>(&self, entry: &ConnRef, f: impl FnOnce(&mut FtpState) -> R) -> Option<R> {
+        Conn::with_ftp(entry, f)
+    }
+
+    fn peek_unconfirmed(&self, cookie: usize) -> Option<ConnRef> {
+        self.net.unconfirmed.peek(cookie)
+    }
+
+    fn ftp_loose(&self) -> bool {
+        crate::sys::params::ftp_loose()
+    }
+
+    fn helper_log(&self, helper: HelperId, msg: &str) {
+        crate::sys::log::helper_log(&helper, msg);
+    }
+}
+
+/// One `/proc/net/nf_conntrack_expect` line for `e`.
+fn write_expect(w: &mut impl fmt::Write, e: &Expectation<ConnRef>, clock: &Clock) -> fmt::Result {
+    write_expect_line(
+        w,
+        &ExpectSnapshot {
+            tuple: e.tuple,
+            secs: e.secs_left(clock.now, clock.hz),
+            flags: e.flags,
+            helper: Some(&e.helper),
+            policy: e.helper.policy(e.class).map_or("", |p| p.name),
+        },
+    )
 }
 
 /// One `/proc/net/nf_conntrack` line for `conn`, unless it has expired.
@@ -433,13 +681,14 @@ fn write_conn(w: &mut impl fmt::Write, conn: &ConnRef, clock: &Clock) -> fmt::Re
             status,
             secs: expires_in_secs(conn.timeout(), clock.now, clock.hz),
             l4: conn.with_l4(|st| l4proto::print(original.proto, st)),
-            acct: None,
+            acct: Conn::counters(conn),
             mark: conn.mark(),
             zone: Zone {
                 id: conn.zone(),
                 dir: NF_CT_DEFAULT_ZONE_DIR,
             },
-            delta_time: None,
+            delta_time: Conn::start(conn)
+                .map(|start| delta_time_secs(crate::sys::time::real_ns(), start)),
             use_count: conn.refcount(),
         },
     )
@@ -451,6 +700,7 @@ pub(crate) struct NetRegistrations {
     _hooks: HookRegistration,
     _sysctl: SysctlRegistration,
     _proc_table: ProcEntry,
+    _proc_expect: ProcEntry,
     _proc_stat: ProcEntry,
     _defrag_ipv6: Defrag,
     _defrag_ipv4: Defrag,
@@ -464,11 +714,13 @@ impl NetRegistrations {
         let proc_stat = ProcEntry::stat(net)?;
         let proc_table = ProcEntry::table(net)?;
         let sysctl = SysctlRegistration::new(net)?;
+        let proc_expect = ProcEntry::expect(net)?;
         let hooks = HookRegistration::new(net)?;
         Ok(Self {
             _hooks: hooks,
             _sysctl: sysctl,
             _proc_table: proc_table,
+            _proc_expect: proc_expect,
             _proc_stat: proc_stat,
             _defrag_ipv6: defrag_ipv6,
             _defrag_ipv4: defrag_ipv4,

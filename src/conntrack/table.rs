@@ -154,6 +154,14 @@ impl Table {
         let table_ref = self.buckets.lock(bo, br).remove(conn, [bo, br]);
         // The table's reference, after the locks.
         drop(table_ref);
+        // `nf_ct_remove_expectations`: "most connection never expect any others".
+        if Conn::helper(conn).is_some() {
+            Conn::with_owner(conn, |owner| {
+                if let Some(owner) = owner {
+                    owner.remove_expectations(conn);
+                }
+            });
+        }
         true
     }
 
@@ -354,6 +362,12 @@ pub(crate) struct Global {
     /// `nf_conntrack_max`: entries allowed per netns (0: no limit); the `max` sysctl writes
     /// it, every new entry reads it.
     max: AtomicU32,
+    /// `nf_ct_expect_hsize`: buckets of each netns' expectation table.
+    pub(crate) expect_hsize: u32,
+    /// `nf_ct_expect_max`: expectations allowed per netns.
+    pub(crate) expect_max: u32,
+    /// The ports helpers are assigned by.
+    pub(crate) helper_ports: crate::proto::helper::HelperPorts,
 }
 
 impl Global {
@@ -395,11 +409,15 @@ impl GlobalRegistration {
             );
             return Err(ENOMEM);
         };
+        let (expect_hsize, expect_max) = crate::proto::expect::expect_sizes(size);
         let global = KBox::new(
             Global {
                 table: Table::new(size)?,
                 cache: EntryCache::new()?,
                 max: AtomicU32::new(max),
+                expect_hsize,
+                expect_max,
+                helper_ports: crate::sys::params::helper_ports(),
             },
             GFP_KERNEL,
         )?;

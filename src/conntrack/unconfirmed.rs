@@ -170,6 +170,21 @@ impl Unconfirmed {
     }
 
     /// Takes the oldest entry of the first list that has one, this CPU's first.
+    /// A new reference to the entry carrying `cookie`, left on its list.
+    pub(crate) fn peek(&self, cookie: usize) -> Option<ConnRef> {
+        if self.len() == 0 || !self.may_hold(cookie) {
+            return None;
+        }
+        let mut found = None;
+        let _ = self.take(|c| {
+            if found.is_none() && c.cookie() == cookie {
+                found = c.try_get();
+            }
+            Pick::Skip
+        });
+        found
+    }
+
     pub(crate) fn take_oldest(&self) -> Option<ConnRef> {
         if self.len() == 0 {
             return None;

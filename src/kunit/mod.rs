@@ -7,10 +7,10 @@
 //! through `skb_header_pointer`, per-CPU counters, the hook path into the core, and the
 //! pernet set-up of the initial netns.
 
-use crate::conntrack::entry::{ConnRef, EntryCache};
+use crate::conntrack::entry::{Conn, ConnRef, EntryCache};
 use crate::conntrack::net::{clock_now, NetState};
 use crate::conntrack::table::{global, Table};
-use crate::proto::conn::{IPS_ASSURED, IPS_SEEN_REPLY};
+use crate::proto::conn::{IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY};
 use crate::proto::l4proto::L4State;
 use crate::proto::pipeline::{Clock, Hook, HookCtx, HookRole, Verdict};
 use crate::proto::stat::Stat;
@@ -1351,4 +1351,174 @@ unsafe extern "C" fn rct_kunit_init_net_has_state(test: *mut bindings::kunit) {
     };
     // The module is live when its suites run, so the initial netns is set up.
     expect!(t, Net::init_net().ct_state().is_some());
+}
+
+/// IPv4 UDP from `src`:`sport` to `dst`:`dport` carrying a TFTP header with `opcode`.
+fn tftp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, opcode: u16) -> [u8; 36] {
+    let mut p = [0u8; 36];
+    p[..20].copy_from_slice(&ipv4_header(17, 16));
+    p[12..16].copy_from_slice(&src);
+    p[16..20].copy_from_slice(&dst);
+    p[10..12].copy_from_slice(&[0, 0]);
+    let c = csum(&p[..20]);
+    p[10..12].copy_from_slice(&c);
+    p[20..22].copy_from_slice(&sport.to_be_bytes());
+    p[22..24].copy_from_slice(&dport.to_be_bytes());
+    p[24..26].copy_from_slice(&16u16.to_be_bytes());
+    p[28..30].copy_from_slice(&opcode.to_be_bytes());
+    p[30..36].copy_from_slice(b"f\0oct\0");
+    p
+}
+
+/// Tracks `pkt` at PRE_ROUTING, runs the helper hook and confirms it at LOCAL_IN.
+fn pass_helped(
+    ct: &NetState,
+    table: &Table,
+    cache: &EntryCache,
+    pkt: &[u8],
+    now: u32,
+) -> Option<[Verdict; 3]> {
+    let skb = TestSkb::new(pkt, pkt.len(), L3::Ipv4)?;
+    let on = ct.on(table, cache, 0);
+    Some([
+        on.track(skb.skb(), &ctx(Hook::PreRouting, L3::Ipv4, &skb, now)),
+        on.help(skb.skb(), &ctx(Hook::LocalIn, L3::Ipv4, &skb, now)),
+        on.confirm(skb.skb(), &ctx(Hook::LocalIn, L3::Ipv4, &skb, now)),
+    ])
+}
+
+/// KUnit case `expectation_life`: a TFTP read request makes an expectation on its
+/// unconfirmed master; the reply from another port matches it and is RELATED to the master;
+/// a repeated request replaces it (one per master), it expires after 300 s, and it goes with
+/// its master.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_expectation_life(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    let stat = |s: Stat| ct.stats_sum()[s as usize];
+    const ACCEPTED: Option<[Verdict; 3]> = Some([Verdict::Accept; 3]);
+    let rrq = tftp4(A4, 3000, B4, 69, 1);
+    expect_eq!(t, pass_helped(&ct, &table, cache, &rrq, 1000), ACCEPTED);
+    expect_eq!(t, (ct.expect_count(), stat(Stat::ExpectCreate)), (1, 1));
+    let Ok(master_tuple) = parse_ipv4(&rrq[..], 0).map(|p| p.tuple) else {
+        return expect!(t, false);
+    };
+    let Some((master, _)) = find(&ct, &table, &master_tuple, 1000) else {
+        return expect!(t, false);
+    };
+    // The same request again: the master's expectation is replaced, not added.
+    expect_eq!(t, pass_helped(&ct, &table, cache, &rrq, 1001), ACCEPTED);
+    expect_eq!(t, ct.expect_count(), 1);
+    expect_eq!(
+        t,
+        (stat(Stat::ExpectCreate), stat(Stat::ExpectDelete)),
+        (2, 1)
+    );
+    // The reply, from port 4711: expected, RELATED to the master.
+    let data = tftp4(B4, 4711, A4, 3000, 3);
+    expect_eq!(t, pass_helped(&ct, &table, cache, &data, 1002), ACCEPTED);
+    let Ok(data_tuple) = parse_ipv4(&data[..], 0).map(|p| p.tuple) else {
+        return expect!(t, false);
+    };
+    match find(&ct, &table, &data_tuple, 1002) {
+        Some((c, Dir::Original)) => {
+            expect!(t, c.status() & IPS_EXPECTED != 0);
+            expect!(
+                t,
+                Conn::master(&c).is_some_and(|m| core::ptr::eq::<Conn>(&**m, &*master))
+            );
+            expect!(t, Conn::helper(&c).is_none());
+        }
+        _ => expect!(t, false),
+    }
+    expect_eq!(
+        t,
+        (
+            ct.expect_count(),
+            stat(Stat::ExpectNew),
+            stat(Stat::ExpectDelete)
+        ),
+        (0, 1, 2)
+    );
+    // Another request; left unused, it expires at 300 s and the sweep unlinks it.
+    let rrq2 = tftp4(A4, 3001, B4, 69, 2);
+    expect_eq!(t, pass_helped(&ct, &table, cache, &rrq2, 1100), ACCEPTED);
+    expect_eq!(t, ct.expect_count(), 1);
+    let clock = |now: u32| Clock {
+        now,
+        jiffies: u64::from(now),
+        hz: 100,
+    };
+    ct.sweep_unconfirmed(&clock(1100 + 299 * 100));
+    expect_eq!(t, ct.expect_count(), 1);
+    ct.sweep_unconfirmed(&clock(1100 + 300 * 100));
+    expect_eq!(t, (ct.expect_count(), stat(Stat::ExpectDelete)), (0, 3));
+    // One more, then its master is deleted: the expectation goes with it.
+    expect_eq!(t, pass_helped(&ct, &table, cache, &rrq2, 1200), ACCEPTED);
+    expect_eq!(t, ct.expect_count(), 1);
+    let Ok(m2) = parse_ipv4(&rrq2[..], 0).map(|p| p.tuple) else {
+        return expect!(t, false);
+    };
+    let Some((m2, _)) = find(&ct, &table, &m2, 1200) else {
+        return expect!(t, false);
+    };
+    expect!(t, table.kill(&m2));
+    expect_eq!(t, (ct.expect_count(), stat(Stat::ExpectDelete)), (0, 4));
+    drop((m2, master));
+    ct.flush(&table);
+    expect_eq!(t, ct.entry_count(), 0);
+}
+
+/// KUnit case `acct_and_timestamps`: entries made while `acct` and `timestamp` are on count
+/// packets and bytes per direction and record when they were confirmed; others have neither.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_acct_and_timestamps(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    // Before: no extension.
+    pass(&ct, &table, cache, 0, &udp_flow(5000, false), 1000);
+    match find(&ct, &table, &udp4_flow_tuple(5000), 1000) {
+        Some((c, _)) => expect!(t, Conn::counters(&c).is_none() && Conn::start(&c).is_none()),
+        None => expect!(t, false),
+    }
+    ct.set_acct(true);
+    ct.set_tstamp(true);
+    let before = crate::sys::time::real_ns();
+    for _ in 0..3 {
+        pass(&ct, &table, cache, 0, &udp_flow(5001, false), 1000);
+    }
+    pass(&ct, &table, cache, 0, &udp_flow(5001, true), 1001);
+    match find(&ct, &table, &udp4_flow_tuple(5001), 1001) {
+        Some((c, _)) => {
+            let counters =
+                Conn::counters(&c).map(|[o, r]| (o.packets, o.bytes, r.packets, r.bytes));
+            expect_eq!(t, counters, Some((3, 3 * 28, 1, 28)));
+            expect!(t, Conn::start(&c).is_some_and(|s| s >= before));
+        }
+        None => expect!(t, false),
+    }
+    // The entry made before still counts nothing.
+    pass(&ct, &table, cache, 0, &udp_flow(5000, false), 1002);
+    if let Some((c, _)) = find(&ct, &table, &udp4_flow_tuple(5000), 1002) {
+        expect!(t, Conn::counters(&c).is_none());
+    }
+    ct.flush(&table);
 }

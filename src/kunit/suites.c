@@ -34,6 +34,8 @@ RCT_CASE(early_drop_whole_bucket)
 RCT_CASE(full_table_drops)
 RCT_CASE(tcp_close_and_reopen)
 RCT_CASE(established_path_cost)
+RCT_CASE(expectation_life)
+RCT_CASE(acct_and_timestamps)
 
 static struct kunit_case rct_skb_cases[] = {
 	KUNIT_CASE(skb_ipv4_udp_linear),
@@ -75,6 +77,8 @@ static struct kunit_case rct_table_cases[] = {
 	KUNIT_CASE(full_table_drops),
 	KUNIT_CASE(tcp_close_and_reopen),
 	KUNIT_CASE(established_path_cost),
+	KUNIT_CASE(expectation_life),
+	KUNIT_CASE(acct_and_timestamps),
 	{}
 };
 

@@ -46,8 +46,11 @@
 //! exactly the packets it finds there. A packet entering on `lo` that never passed LOCAL_OUT
 //! (sent through a packet socket) is tracked, as nf_conntrack tracks it.
 
-use crate::proto::conn::{refreshed_timeout, CtInfo, IPS_ASSURED, IPS_SEEN_REPLY};
+use crate::proto::conn::{refreshed_timeout, CtInfo, IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY};
+use crate::proto::expect::{ExpectError, Expectation};
 use crate::proto::handoff::{self, packet_fingerprint, Handoff, LoopbackRing, Mark, NfView};
+use crate::proto::helper::HelperId;
+use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::{self, L4Action, L4Proto, L4State, L4Verdict, Settings, Visit};
 use crate::proto::stat::Stat;
 use crate::proto::sysctl;
@@ -153,6 +156,10 @@ pub(crate) trait Packet: PacketBytes {
     /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::proto::handoff`]).
     fn nf_view(&self) -> Option<NfView>;
 
+    /// The packet's bytes from `off` to its end, in one piece: 6.12's helpers make the skb
+    /// linear first (`skb_linearize`). `None` if that fails or `off` is past the end.
+    fn tail(&self, off: usize) -> Option<&[u8]>;
+
     /// `skb->ip_summed == CHECKSUM_NONE`: nothing has verified the transport checksum, nor
     /// will the device fill it in (`CHECKSUM_PARTIAL`). SCTP verifies its CRC32c only then.
     fn checksum_none(&self) -> bool {
@@ -245,6 +252,10 @@ impl<P: Packet + ?Sized> Packet for Checked<'_, P> {
         self.pkt.nf_view()
     }
 
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.pkt.tail(off)
+    }
+
     fn checksum_none(&self) -> bool {
         self.verify && self.pkt.checksum_none()
     }
@@ -295,11 +306,13 @@ pub(crate) trait Entry {
     fn cookie(&self) -> usize;
     /// `nfct_time_stamp` when the entry was made.
     fn created(&self) -> u32;
+    /// `ct->mark`.
+    fn mark(&self) -> u32;
 }
 
 /// A new entry, as [`Conntrack::alloc`] makes it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct NewEntry {
+#[derive(Clone, Debug)]
+pub(crate) struct NewEntry<R> {
     /// The original tuple's key.
     pub(crate) orig: Key,
     /// The reply tuple's key.
@@ -314,6 +327,14 @@ pub(crate) struct NewEntry {
     pub(crate) cookie: usize,
     /// The tracker's state.
     pub(crate) l4: L4State,
+    /// `IPS_*` bits it starts with (`IPS_EXPECTED`).
+    pub(crate) status: u32,
+    /// `ct->mark`.
+    pub(crate) mark: u32,
+    /// The connection whose expectation it matched (`ct->master`, counted).
+    pub(crate) master: Option<R>,
+    /// The helper watching it.
+    pub(crate) helper: Option<HelperId>,
 }
 
 /// What a scan of the unconfirmed lists does with one entry.
@@ -345,7 +366,7 @@ pub(crate) trait Conntrack {
     /// An entry.
     type Entry: Entry;
     /// A counted reference to an entry.
-    type Ref: Deref<Target = Self::Entry>;
+    type Ref: Deref<Target = Self::Entry> + Clone;
 
     /// The protocol settings of the netns.
     fn settings(&self) -> &Settings;
@@ -366,7 +387,7 @@ pub(crate) trait Conntrack {
     /// Gives back what [`Self::reserve`] took, for an entry that was not made.
     fn unreserve(&self);
     /// A new entry (GFP_ATOMIC), counted by [`Self::reserve`] before.
-    fn alloc(&self, new: &NewEntry) -> Option<Self::Ref>;
+    fn alloc(&self, new: NewEntry<Self::Ref>) -> Option<Self::Ref>;
     /// Lists a new entry as unconfirmed, after reaping the listed entries `stale` says will
     /// never be confirmed; returns how many were reaped.
     fn list_unconfirmed(&self, entry: Self::Ref, stale: impl FnMut(&Self::Entry) -> bool) -> u32;
@@ -392,6 +413,33 @@ pub(crate) trait Conntrack {
     /// `IPCT_PROTOINFO`) and logs invalid packets. The module does none of these yet; the
     /// host tests record them.
     fn l4_action(&self, _entry: Option<&Self::Ref>, _ctinfo: CtInfo, _len: usize, _a: &L4Action) {}
+
+    /// Expectations in this netns (`cnet->expect_count`), to skip the lookup when none.
+    fn expect_count(&self) -> u32;
+    /// `nf_ct_find_expectation`: the master of the expectation a new connection with
+    /// original tuple `t` matches, the expectation unlinked unless permanent; counts what it
+    /// unlinks in `expect_delete`.
+    fn take_expectation(&self, t: &Tuple, now: u32) -> Option<Self::Ref>;
+    /// `nf_ct_expect_related`: adds an expectation; counts `expect_create` and what it
+    /// unlinks in `expect_delete`, and says when the table is full.
+    fn expect_related(&self, exp: Expectation<Self::Ref>, now: u32) -> Result<(), ExpectError>;
+    /// The helper a new, unexpected connection with original tuple `t` gets, if any.
+    fn assign_helper(&self, t: &Tuple) -> Option<HelperId>;
+    /// Entries of this netns with a helper: none, and the helper hook has nothing to do.
+    fn helped(&self) -> u32;
+    /// The helper watching `entry`.
+    fn helper_of(&self, entry: &Self::Ref) -> Option<HelperId>;
+    /// Runs `f` on the FTP helper's state of `entry` (`nf_ct_ftp_master`) under the entry's
+    /// lock; `None` if the entry has none.
+    fn with_ftp<R>(&self, entry: &Self::Ref, f: impl FnOnce(&mut FtpState) -> R) -> Option<R>;
+    /// The unconfirmed entry carrying `cookie`, left where it is.
+    fn peek_unconfirmed(&self, cookie: usize) -> Option<Self::Ref>;
+    /// `nf_conntrack_ftp`'s `loose` parameter.
+    fn ftp_loose(&self) -> bool {
+        false
+    }
+    /// `nf_ct_helper_log`: a helper's reason for dropping a packet, rate-limited.
+    fn helper_log(&self, _helper: HelperId, _msg: &str) {}
 }
 
 /// Handles a packet at one of the module's hooks: counts it per hook, then tracks or
@@ -416,12 +464,15 @@ pub(crate) fn hook<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     ct.count(stat, 1);
     match role {
         HookRole::Track => track(ct, pkt, ctx),
-        HookRole::Helper => Verdict::Accept,
+        HookRole::Helper => crate::proto::helper::help(ct, pkt, ctx),
         HookRole::Confirm => confirm(ct, pkt, ctx),
     }
 }
 
-fn parse<P: Packet + ?Sized>(pkt: &P, ctx: &HookCtx) -> Result<Parsed, tuple::ParseError> {
+pub(crate) fn parse<P: Packet + ?Sized>(
+    pkt: &P,
+    ctx: &HookCtx,
+) -> Result<Parsed, tuple::ParseError> {
     match ctx.l3 {
         L3::Ipv4 => tuple::parse_ipv4(pkt, ctx.nhoff),
         L3::Ipv6 => tuple::parse_ipv6(pkt, ctx.nhoff),
@@ -635,6 +686,21 @@ fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
         ct.count(Stat::Drop, 1);
         return (Verdict::Drop, false);
     }
+    // "Welcome, Mr. Bond.  We've been expecting you...": after the limit, as 6.12 looks
+    // after `__nf_conntrack_alloc`; the expectation is used even if the allocation then
+    // fails, where 6.12 would not have looked (GFP_ATOMIC failures only).
+    let master = if ct.expect_count() != 0 {
+        ct.take_expectation(&parsed.tuple, now)
+    } else {
+        None
+    };
+    let (status, mark, helper) = match &master {
+        Some(m) => {
+            ct.count(Stat::ExpectNew, 1);
+            (IPS_EXPECTED, m.mark(), None)
+        }
+        None => (0, 0, ct.assign_helper(&parsed.tuple)),
+    };
     let reply = reply.key();
     let new = NewEntry {
         orig: parsed.tuple.key(),
@@ -647,8 +713,12 @@ fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
         now,
         cookie: ctx.cookie,
         l4,
+        status,
+        mark,
+        master,
+        helper,
     };
-    let Some(entry) = ct.alloc(&new) else {
+    let Some(entry) = ct.alloc(new) else {
         ct.unreserve();
         ct.count(Stat::Drop, 1);
         return (Verdict::Drop, false);

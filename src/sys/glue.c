@@ -305,6 +305,51 @@ void rct_sysctl_unregister(struct ctl_table_header *hdr)
 	kfree(table);
 }
 
+void rct_warn_expect_table_full(void)
+{
+	net_warn_ratelimited("rust_conntrack: expectation table full\n");
+}
+
+/* nf_ct_helper_log, which goes through nf_log, printed directly: rate-limited. */
+void rct_helper_log(const char *msg, size_t len)
+{
+	net_info_ratelimited("rust_conntrack: %.*s\n", (int)len, msg);
+}
+
+/* nf_conntrack_ftp's and nf_conntrack_tftp's ports=: up to 8 ports each. */
+static unsigned short rct_ftp_ports[RCT_HELPER_MAX_PORTS];
+static unsigned int rct_ftp_ports_c;
+module_param_array_named(ftp_ports, rct_ftp_ports, ushort, &rct_ftp_ports_c, 0400);
+MODULE_PARM_DESC(ftp_ports, "port numbers of FTP servers (default: 21)");
+static unsigned short rct_tftp_ports[RCT_HELPER_MAX_PORTS];
+static unsigned int rct_tftp_ports_c;
+module_param_array_named(tftp_ports, rct_tftp_ports, ushort, &rct_tftp_ports_c, 0400);
+MODULE_PARM_DESC(tftp_ports, "port numbers of TFTP servers (default: 69)");
+
+/* nf_conntrack_ftp's loose: expect what a command names even if not its sender. */
+static bool rct_ftp_loose;
+module_param_named(ftp_loose, rct_ftp_loose, bool, 0600);
+MODULE_PARM_DESC(ftp_loose, "FTP: expect the address a PORT names even if it is not the client's (default: off)");
+
+bool rct_ftp_loose_param(void)
+{
+	return READ_ONCE(rct_ftp_loose);
+}
+
+void rct_helper_ports(u16 *ftp, u16 *tftp)
+{
+	memcpy(ftp, rct_ftp_ports, sizeof(rct_ftp_ports));
+	memcpy(tftp, rct_tftp_ports, sizeof(rct_tftp_ports));
+}
+
+const u8 *rct_skb_tail(struct sk_buff *skb, unsigned int off, unsigned int *len)
+{
+	if (off > skb->len || skb_linearize(skb))
+		return NULL;
+	*len = skb->len - off;
+	return skb->data + off;
+}
+
 void rct_rcu_read_lock(void)
 {
 	rcu_read_lock();
@@ -487,6 +532,11 @@ u32 rct_jiffies32(void)
 u64 rct_ktime_ns(void)
 {
 	return ktime_get_ns();
+}
+
+u64 rct_ktime_real_ns(void)
+{
+	return ktime_get_real_ns();
 }
 
 u64 rct_jiffies64(void)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/proc/net/rust_conntrack` and `/proc/net/stat/rust_conntrack`, per network namespace.
+//! `/proc/net/rust_conntrack`, `/proc/net/rust_conntrack_expect` and
+//! `/proc/net/stat/rust_conntrack`, per network namespace.
 //!
 //! C headers: [`include/linux/proc_fs.h`](srctree/include/linux/proc_fs.h),
 //! [`include/linux/seq_file.h`](srctree/include/linux/seq_file.h)
@@ -104,6 +105,18 @@ impl ProcEntry {
         Self::create(kernel::c_str!("rust_conntrack"), 0o440, dir, &TABLE_SEQ_OPS)
     }
 
+    /// Creates `/proc/net/rust_conntrack_expect` in `net` (0440, as `nf_conntrack_expect`).
+    pub(crate) fn expect(net: &Net) -> Result<Self> {
+        // SAFETY: `net` is alive.
+        let dir = unsafe { bindings::rct_proc_net(net.as_ptr()) };
+        Self::create(
+            kernel::c_str!("rust_conntrack_expect"),
+            0o440,
+            dir,
+            &EXPECT_SEQ_OPS,
+        )
+    }
+
     /// Creates `/proc/net/stat/rust_conntrack` in `net`.
     pub(crate) fn stat(net: &Net) -> Result<Self> {
         // SAFETY: `net` is alive.
@@ -184,6 +197,72 @@ unsafe extern "C" fn table_seq_show(seq: *mut bindings::seq_file, v: *mut c_void
     };
     let mut out = seq;
     ct.show_bucket(&g.table, bucket, &clock_now(), &mut out);
+    0
+}
+
+// The expectations, one bucket of the netns' expectation table per step, printed under the
+// table's lock (as the connection table). The iterator value is the bucket index plus one.
+static EXPECT_SEQ_OPS: bindings::seq_operations = bindings::seq_operations {
+    start: Some(expect_seq_start),
+    stop: Some(seq_stop_nothing),
+    next: Some(expect_seq_next),
+    show: Some(expect_seq_show),
+};
+
+/// The iterator value for expectation bucket `pos` of `seq`'s netns, or NULL past the last.
+fn expect_seq_at(seq: &SeqFile, pos: i64) -> *mut c_void {
+    let size = seq.net().ct_state().map_or(0, |ct| ct.expect_buckets());
+    match u32::try_from(pos) {
+        // CAST: an opaque iterator value, never dereferenced (see `expect_seq_show`).
+        Ok(b) if b < size => (b as usize + 1) as *mut c_void,
+        _ => core::ptr::null_mut(),
+    }
+}
+
+/// seq_file `start` of the expectations.
+///
+/// # Safety
+///
+/// Called by the seq_file core with the file being read and a valid position.
+unsafe extern "C" fn expect_seq_start(seq: *mut bindings::seq_file, pos: *mut i64) -> *mut c_void {
+    // SAFETY: seq_file passes the file being read and a valid position.
+    let (seq, pos) = unsafe { (SeqFile::from_raw(seq), *pos) };
+    expect_seq_at(seq, pos)
+}
+
+/// seq_file `next` of the expectations.
+///
+/// # Safety
+///
+/// Called by the seq_file core with the file being read and a valid position.
+unsafe extern "C" fn expect_seq_next(
+    seq: *mut bindings::seq_file,
+    _v: *mut c_void,
+    pos: *mut i64,
+) -> *mut c_void {
+    // SAFETY: seq_file passes the file being read and a valid position.
+    let (seq, pos) = unsafe { (SeqFile::from_raw(seq), &mut *pos) };
+    *pos += 1;
+    expect_seq_at(seq, *pos)
+}
+
+/// seq_file `show` of the expectations.
+///
+/// # Safety
+///
+/// Called by the seq_file core with the file being read.
+unsafe extern "C" fn expect_seq_show(seq: *mut bindings::seq_file, v: *mut c_void) -> c_int {
+    // SAFETY: seq_file passes the file being shown.
+    let seq = unsafe { SeqFile::from_raw(seq) };
+    let Some(ct) = seq.net().ct_state() else {
+        return 0;
+    };
+    // CAST: `v` is a value made by `expect_seq_at`: bucket index + 1.
+    let Ok(bucket) = u32::try_from((v as usize).wrapping_sub(1)) else {
+        return 0;
+    };
+    let mut out = seq;
+    ct.show_expect_bucket(bucket, &clock_now(), &mut out);
     0
 }
 

@@ -216,6 +216,25 @@ impl<T: Typesafe> ARef<T> {
     }
 }
 
+impl<T: Typesafe> Clone for ARef<T> {
+    /// Another reference (`refcount_inc`, as `nf_conntrack_get`).
+    fn clone(&self) -> Self {
+        // The count is at least one (ours), so this never revives a released object.
+        if !self.refcount().inc_not_zero() {
+            // Cannot happen while `self` is counted; saturation has warned if it did.
+            Refcount::saturate(
+                self.refcount(),
+                kernel::bindings::refcount_saturation_type_REFCOUNT_ADD_UAF,
+            );
+        }
+        // INVARIANT: one more reference was counted.
+        Self {
+            ptr: self.ptr,
+            _p: PhantomData,
+        }
+    }
+}
+
 impl<T: Typesafe> core::ops::Deref for ARef<T> {
     type Target = T;
 

@@ -96,6 +96,20 @@ impl Packet for SkBuff {
         unsafe { bindings::rct_l4_checksum_ok(self.as_ptr(), hooknum, dataoff, proto, pf, len) }
     }
 
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        let off = u32::try_from(off).ok()?;
+        let mut len = 0u32;
+        // SAFETY: `self` wraps a valid skb, which the hook owns: making it linear is what
+        // nf_conntrack's helpers do to it too.
+        let p = unsafe { bindings::rct_skb_tail(self.as_ptr(), off, &mut len) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: The helper returned `len` bytes of the skb's linear data, which stay as they
+        // are while the hook has the skb, which outlives `&self`.
+        Some(unsafe { core::slice::from_raw_parts(p, len as usize) })
+    }
+
     fn checksum_none(&self) -> bool {
         // SAFETY: `self` wraps a valid skb; the helper reads its `ip_summed`.
         unsafe { bindings::rct_skb_csum_none(self.as_ptr()) }
@@ -176,6 +190,10 @@ impl Packet for HookPacket<'_> {
 
     fn nf_view(&self) -> Option<NfView> {
         self.skb.nf_view()
+    }
+
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.skb.tail(off)
     }
 
     #[inline(never)] // The buffers only take stack on the (rare, rate-limited) log path.

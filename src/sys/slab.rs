@@ -19,8 +19,9 @@ use crate::sys::bindings;
 use crate::sys::refcount::{ARef, RefCounted, Refcount};
 use core::ffi::c_void;
 use core::marker::PhantomData;
+use core::pin::Pin;
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -32,6 +33,78 @@ impl Refcount {
     /// The count of a new object: zero, no reference yet. Only a slab constructor makes one.
     pub(crate) fn new_in_ctor(_token: &CtorToken) -> Self {
         Self::new(0)
+    }
+}
+
+/// Proof that the caller is [`TypesafeCache::alloc`]'s `init`: the object it is building has no
+/// reference yet, so nobody but the caller can use what only holders of a reference use.
+pub(crate) struct Fresh(());
+
+/// An optional pinned `KBox<E>` owned by an object of a [`TypesafeCache`]: what `nf_ct_ext` is to an
+/// `nf_conn`. Set while the object is being built, used by holders of a reference, taken back
+/// when the object is released.
+///
+/// # Invariants
+///
+/// `ptr` is NULL or comes from `KBox::into_raw` of a pinned box, is owned by the slot and never
+/// moved. It changes only while
+/// the object has no reference (in `alloc`'s `init` and on release), so while any reference
+/// exists it is not freed.
+pub(crate) struct ExtSlot<E> {
+    ptr: AtomicPtr<E>,
+}
+
+impl<E> ExtSlot<E> {
+    /// An empty slot, for a slab constructor.
+    pub(crate) const fn new() -> Self {
+        Self {
+            ptr: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Gives an object being built its extension (`fresh`: no reference exists).
+    pub(crate) fn set(&self, _fresh: &Fresh, ext: Option<Pin<KBox<E>>>) {
+        let new = match ext {
+            // SAFETY: The pointee is never moved: the slot only hands out `&E` and `Pin`s,
+            // and frees it in place.
+            Some(b) => KBox::into_raw(unsafe { Pin::into_inner_unchecked(b) }),
+            None => core::ptr::null_mut(),
+        };
+        // Published with the object's first reference (`set_release`).
+        let old = self.ptr.swap(new, Ordering::Relaxed);
+        if !old.is_null() {
+            // SAFETY: A non-NULL `ptr` is owned by the slot (type invariant), and no reference
+            // to the object exists, so nobody uses it. Dropping the box drops it in place.
+            drop(unsafe { KBox::from_raw(old) });
+        }
+    }
+
+    /// The extension of an object the caller holds (`field` picks the slot of `held`).
+    pub(crate) fn get<'a, T: Typesafe>(
+        held: &'a ARef<T>,
+        field: impl FnOnce(&'a T) -> &'a ExtSlot<E>,
+    ) -> Option<&'a E> {
+        let p = field(held).ptr.load(Ordering::Relaxed);
+        // SAFETY: `p` is NULL or a live `KBox` (type invariant) that stays until the object's
+        // count drops to zero, which `held` prevents for `'a`; it was set before the object's
+        // first reference was published, which taking `held` acquired.
+        unsafe { p.as_ref() }
+    }
+
+    /// Takes the extension back from a released object (`field` picks the slot of `obj`).
+    pub(crate) fn take<T: Typesafe>(
+        obj: &Released<T>,
+        field: impl FnOnce(&T) -> &ExtSlot<E>,
+    ) -> Option<Pin<KBox<E>>> {
+        let p = field(obj)
+            .ptr
+            .swap(core::ptr::null_mut(), Ordering::Relaxed);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is owned by the slot (type invariant), whose object has no reference
+        // left (`Released`): nobody else can use it. It was pinned when set.
+        Some(unsafe { Pin::new_unchecked(KBox::from_raw(p)) })
     }
 }
 
@@ -143,7 +216,7 @@ impl<T: Typesafe> TypesafeCache<T> {
     /// its fields. Lockless readers may still be reading the object from its previous life:
     /// `init` should only write what they may read with single atomic stores. They cannot take
     /// a reference while the count is zero, which it is until `init` is done.
-    pub(crate) fn alloc(&self, init: impl FnOnce(&T)) -> Option<ARef<T>> {
+    pub(crate) fn alloc(&self, init: impl FnOnce(&T, &Fresh)) -> Option<ARef<T>> {
         // SAFETY: The cache is live (type invariant).
         let obj = NonNull::new(unsafe { bindings::rct_cache_alloc(self.cache.as_ptr()) })?;
         // CAST: objects of this cache are `T`s, built by the constructor.
@@ -152,7 +225,7 @@ impl<T: Typesafe> TypesafeCache<T> {
         // changed through `&T`), and memory of the cache stays the cache's while it is live.
         let r = unsafe { obj.as_ref() };
         // Its count is zero: it came back through `release` (or never left the slab).
-        init(r);
+        init(r, &Fresh(()));
         // Publish the fields before the reference that lets readers use them.
         r.refcount().set_release(1);
         // SAFETY: The count was just set to one, for this reference.

@@ -122,10 +122,13 @@ unsafe impl Backend for SpinLockBhBackend {
 /// constructor, so it is never initialised again while a lockless reader may be using it.
 pub(crate) type SpinLockBh<T> = Lock<T, SpinLockBhBackend>;
 
-/// An initialiser of a [`SpinLockBh`] holding `data`, in lock class `name`.
+/// An initialiser of a [`SpinLockBh`] holding `data`, in lock class `name` with `key`: one
+/// per lock class, e.g. `kernel::static_lock_class!()` at the call site (a key made here
+/// would put every lock of the module in one class).
 pub(crate) fn new_spinlock_bh<T>(
     data: T,
     name: &'static kernel::str::CStr,
+    key: &'static kernel::sync::LockClassKey,
 ) -> impl kernel::init::PinInit<SpinLockBh<T>> {
-    Lock::new(data, name, kernel::static_lock_class!())
+    Lock::new(data, name, key)
 }

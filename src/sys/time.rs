@@ -18,6 +18,12 @@ pub(crate) fn jiffies32() -> u32 {
     unsafe { bindings::rct_jiffies32() }
 }
 
+/// `ktime_get_real_ns`: wall-clock time, for connection timestamps.
+pub(crate) fn real_ns() -> u64 {
+    // SAFETY: FFI call without preconditions.
+    unsafe { bindings::rct_ktime_real_ns() }
+}
+
 /// `HZ`.
 pub(crate) fn hz() -> u32 {
     // SAFETY: FFI call without preconditions.
