@@ -65,6 +65,10 @@ const NAMES: &[&str] = &[
     "dccp_loose",
     "gre_timeout",
     "gre_timeout_stream",
+    "expect_max",
+    "acct",
+    "timestamp",
+    "helper",
 ];
 
 fn by_name(name: &str) -> &'static crate::proto::sysctl::Sysctl {
@@ -92,7 +96,7 @@ fn modes_as_6_12_sets_them() {
         let (init, other) = (s.mode(true), s.mode(false));
         match s.name() {
             // Global: writable in the initial netns only.
-            "max" => assert_eq!((init, other), (0o644, 0o444)),
+            "max" | "expect_max" => assert_eq!((init, other), (0o644, 0o444)),
             // Read-only everywhere (buckets: until the table can be resized).
             "count" | "buckets" => assert_eq!((init, other), (0o444, 0o444)),
             // Per netns: writable in every one.
@@ -227,7 +231,7 @@ fn settings_cell_holds_the_defaults_and_each_write() {
     // Every field reaches a setting of its own: writing a value no default has changes the
     // snapshot, and in one place only.
     for i in 0..FIELD_COUNT {
-        let ctl = sysctl(3 + i).expect("per netns");
+        let ctl = sysctl(crate::proto::sysctl::GLOBAL.len() + i).expect("per netns");
         let Source::Net(f) = ctl.source else {
             panic!("{} is not per netns", ctl.name());
         };

@@ -174,22 +174,16 @@ impl NetState {
         });
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it; the sysctl writes the flag directly.
     /// Turns accounting of new entries on or off (the `acct` sysctl).
-    #[allow(dead_code)] // The sysctl table uses it.
     pub(crate) fn set_acct(&self, on: bool) {
         self.acct.store(on, Relaxed);
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it; the sysctl writes the flag directly.
     /// Turns start times of new entries on or off (the `timestamp` sysctl).
-    #[allow(dead_code)] // The sysctl table uses it.
     pub(crate) fn set_tstamp(&self, on: bool) {
         self.tstamp.store(on, Relaxed);
-    }
-
-    /// Turns automatic helper assignment on or off (the `helper` sysctl).
-    #[allow(dead_code)] // The sysctl table uses it.
-    pub(crate) fn set_auto_helper(&self, on: bool) {
-        self.auto_helper.store(on, Relaxed);
     }
 
     /// Whether this is the initial netns, where the global sysctls are writable.
@@ -205,6 +199,10 @@ impl NetState {
             Source::Max => global().map_or(0, |g| i64::from(g.max())),
             Source::Count => i64::from(self.entry_count()),
             Source::Buckets => global().map_or(0, |g| i64::from(g.table.size())),
+            Source::ExpectMax => global().map_or(0, |g| i64::from(g.expect_max())),
+            Source::Acct => i64::from(self.acct.load(Relaxed)),
+            Source::Timestamp => i64::from(self.tstamp.load(Relaxed)),
+            Source::Helper => i64::from(self.auto_helper.load(Relaxed)),
         })
     }
 
@@ -220,6 +218,14 @@ impl NetState {
                     g.set_max(v.unsigned_abs());
                 }
             }
+            Source::ExpectMax => {
+                if let Some(g) = global() {
+                    g.set_expect_max(v.unsigned_abs());
+                }
+            }
+            Source::Acct => self.acct.store(v != 0, Relaxed),
+            Source::Timestamp => self.tstamp.store(v != 0, Relaxed),
+            Source::Helper => self.auto_helper.store(v != 0, Relaxed),
             Source::Count | Source::Buckets => return Err(SysctlError::ReadOnly),
         }
         Ok(())
@@ -599,7 +605,7 @@ impl Conntrack for NetCt<'_> {
     fn expect_related(&self, exp: Expectation<ConnRef>, now: u32) -> Result<(), ExpectError> {
         let policy = exp.helper.policy(exp.class).ok_or(ExpectError::Full)?;
         let hash = self.net.net.hash(&dst_key(&exp.tuple));
-        let max = global().map_or(0, |g| g.expect_max);
+        let max = global().map_or(0, |g| g.expect_max());
         let hz = crate::sys::time::hz();
         let mut table = self.net.expect.lock();
         let (res, stats) = table.insert(exp, hash, policy, max, now, hz);

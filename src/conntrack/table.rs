@@ -364,8 +364,8 @@ pub(crate) struct Global {
     max: AtomicU32,
     /// `nf_ct_expect_hsize`: buckets of each netns' expectation table.
     pub(crate) expect_hsize: u32,
-    /// `nf_ct_expect_max`: expectations allowed per netns.
-    pub(crate) expect_max: u32,
+    /// `nf_ct_expect_max`: expectations allowed per netns (the `expect_max` sysctl).
+    expect_max: AtomicU32,
     /// The ports helpers are assigned by.
     pub(crate) helper_ports: crate::proto::helper::HelperPorts,
 }
@@ -379,6 +379,16 @@ impl Global {
     /// Sets `nf_conntrack_max` (the `max` sysctl, in the initial netns).
     pub(crate) fn set_max(&self, max: u32) {
         self.max.store(max, Relaxed);
+    }
+
+    /// `nf_ct_expect_max`.
+    pub(crate) fn expect_max(&self) -> u32 {
+        self.expect_max.load(Relaxed)
+    }
+
+    /// Sets `nf_ct_expect_max` (the `expect_max` sysctl, in the initial netns).
+    pub(crate) fn set_expect_max(&self, max: u32) {
+        self.expect_max.store(max, Relaxed);
     }
 }
 
@@ -416,7 +426,7 @@ impl GlobalRegistration {
                 cache: EntryCache::new()?,
                 max: AtomicU32::new(max),
                 expect_hsize,
-                expect_max,
+                expect_max: AtomicU32::new(expect_max),
                 helper_ports: crate::sys::params::helper_ports(),
             },
             GFP_KERNEL,

@@ -95,6 +95,14 @@ pub(crate) enum Source {
     Count,
     /// `nf_conntrack_buckets`, global: the table's size (read-only for now).
     Buckets,
+    /// `nf_conntrack_expect_max`, global: expectations allowed per netns.
+    ExpectMax,
+    /// `nf_conntrack_acct`: new entries count packets and bytes.
+    Acct,
+    /// `nf_conntrack_timestamp`: new entries record their start.
+    Timestamp,
+    /// `helper` (as 6.0's `nf_conntrack_helper`): new connections get helpers by port.
+    Helper,
 }
 
 /// A sysctl.
@@ -123,7 +131,10 @@ impl Sysctl {
     /// Whether the value is global (`nf_conntrack_max`, `nf_conntrack_buckets`): 6.12 makes
     /// those read-only outside the initial netns.
     pub(crate) fn is_global(&self) -> bool {
-        matches!(self.source, Source::Max | Source::Buckets)
+        matches!(
+            self.source,
+            Source::Max | Source::Buckets | Source::ExpectMax
+        )
     }
 
     /// The file's mode in a netns (`init_net`: the initial one).
@@ -273,9 +284,9 @@ macro_rules! per_net_sysctls {
     };
 }
 
-// What 6.12 has in `nf_ct_sysctl_table` that applies, per netns. Not here yet: `acct`,
-// `timestamp`, `events` (per netns) and `expect_max` (global, in `GLOBAL`), added with the
-// features they steer; the flowtable offload timeouts, as the module has no flowtable.
+// What 6.12 has in `nf_ct_sysctl_table` that applies, per netns, for the trackers (`acct`,
+// `timestamp` and `expect_max` are in `GLOBAL`). Not here: `events`, as the module sends
+// no events, and the flowtable offload timeouts, as it has no flowtable.
 per_net_sysctls! {
     Checksum: "checksum", BOOL, checksum;
     LogInvalid: "log_invalid", U8, log_invalid;
@@ -318,9 +329,12 @@ per_net_sysctls! {
     GreStream: "gre_timeout_stream", Kind::Jiffies, timeouts.gre_replied;
 }
 
-/// The global sysctls and the netns' entry count (6.12: `nf_conntrack_max`,
-/// `nf_conntrack_count`, `nf_conntrack_buckets`; `expect_max` goes here with expectations).
-pub(crate) const GLOBAL: [Sysctl; 3] = [
+/// The sysctls whose values are not protocol settings: the global ones, the netns' entry
+/// count, and the per-netns switches the core reads when it makes an entry (6.12:
+/// `nf_conntrack_max`, `nf_conntrack_count`, `nf_conntrack_buckets`,
+/// `nf_conntrack_expect_max`, `nf_conntrack_acct`, `nf_conntrack_timestamp`; `helper` is
+/// 6.0's `nf_conntrack_helper`, on by default here).
+pub(crate) const GLOBAL: [Sysctl; 7] = [
     Sysctl {
         name_nul: "max\0",
         kind: Kind::IntMinMax {
@@ -339,6 +353,29 @@ pub(crate) const GLOBAL: [Sysctl; 3] = [
         name_nul: "buckets\0",
         kind: Kind::ReadOnly,
         source: Source::Buckets,
+    },
+    Sysctl {
+        name_nul: "expect_max\0",
+        kind: Kind::IntMinMax {
+            min: 1,
+            max: i32::MAX,
+        },
+        source: Source::ExpectMax,
+    },
+    Sysctl {
+        name_nul: "acct\0",
+        kind: BOOL,
+        source: Source::Acct,
+    },
+    Sysctl {
+        name_nul: "timestamp\0",
+        kind: BOOL,
+        source: Source::Timestamp,
+    },
+    Sysctl {
+        name_nul: "helper\0",
+        kind: BOOL,
+        source: Source::Helper,
     },
 ];
 

@@ -35,9 +35,12 @@ icmpv6_timeout sctp_timeout_closed sctp_timeout_cookie_wait sctp_timeout_cookie_
 sctp_timeout_established sctp_timeout_shutdown_sent sctp_timeout_shutdown_recd
 sctp_timeout_shutdown_ack_sent sctp_timeout_heartbeat_sent dccp_timeout_request
 dccp_timeout_respond dccp_timeout_partopen dccp_timeout_open dccp_timeout_closereq
-dccp_timeout_closing dccp_timeout_timewait dccp_loose gre_timeout gre_timeout_stream"
-PER_NET=$(tr ' ' '\n' <<<"$NAMES" | grep -vxE 'max|count|buckets' | tr '\n' ' ')
-want=$(tr ' ' '\n' <<<"$NAMES" | grep . | sort | tr '\n' ' ')
+dccp_timeout_closing dccp_timeout_timewait dccp_loose gre_timeout gre_timeout_stream
+expect_max acct timestamp"
+# Ours alone: 6.0's nf_conntrack_helper, automatic helper assignment (6.12 has none).
+OURS_ONLY="helper"
+PER_NET=$(tr ' ' '\n' <<<"$NAMES" | grep -vxE 'max|count|buckets|expect_max' | tr '\n' ' ')
+want=$(tr ' ' '\n' <<<"$NAMES $OURS_ONLY" | grep . | sort | tr '\n' ' ')
 
 netns_pair || t_fail "netns setup"
 x() { local ns=$1; shift; if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi; }
@@ -46,10 +49,10 @@ for ns in "" "$NS_A"; do
 	where=${ns:-init_net}
 	check_eq "$where: the files" "$(x "$ns" ls $P | sort | tr '\n' ' ')" "$want"
 	modes=$(x "$ns" stat -c '%n %a' $P/* | sed "s|$P/||" | sort)
-	wmodes=$(for n in $NAMES; do
+	wmodes=$(for n in $NAMES $OURS_ONLY; do
 		case $n in
 		count | buckets) m=444 ;;
-		max) if [ -z "$ns" ]; then m=644; else m=444; fi ;;
+		max | expect_max) if [ -z "$ns" ]; then m=644; else m=444; fi ;;
 		*) m=644 ;;
 		esac
 		echo "$n $m"
@@ -57,7 +60,7 @@ for ns in "" "$NS_A"; do
 	check_eq "$where: modes as 6.12 (max 0444 outside the initial netns)" "$modes" "$wmodes"
 	# nf_conntrack's modes for the same names (buckets aside: read-only in ours for now).
 	nfmodes=$(for n in $NAMES; do echo "$n $(x "$ns" stat -c %a $NF/nf_conntrack_$n)"; done | sort)
-	check_eq "$where: modes = nf_conntrack's (buckets aside)" "$(grep -v '^buckets ' <<<"$modes")" \
+	check_eq "$where: modes = nf_conntrack's (buckets aside)" "$(grep -vE '^(buckets|helper) ' <<<"$modes")" \
 		"$(grep -v '^buckets ' <<<"$nfmodes")"
 done
 
@@ -170,6 +173,20 @@ check_eq "A: max refused (EACCES), as nf_conntrack_max" "$(sysctl_py "$NS_A" wri
 check_eq "A: count and buckets read-only" "$(sysctl_py "$NS_A" set count=1 buckets=1 | tr '\n' ' ')" "count EACCES buckets EACCES "
 check_eq "init_net: count and buckets read-only" "$(sysctl_py "" set count=1 buckets=1 | tr '\n' ' ')" "count EACCES buckets EACCES "
 check_eq "A: max reads the global value" "$(ip netns exec "$NS_A" cat $P/max)" "$(cat $P/max)"
+exp_max=$(cat $P/expect_max)
+check_eq "expect_max: 6.12's default, buckets / 256 * 4, as nf_conntrack's" "$exp_max $(cat $NF/nf_conntrack_expect_max)" \
+	"$((HS / 256 * 4)) $((HS / 256 * 4))"
+check_eq "init_net: expect_max written, as nf_conntrack_expect_max" \
+	"$(sysctl_py "" write expect_max=0 expect_max=7 expect_max=-3 | cut -d' ' -f2-4 | tr '\n' ' ')" \
+	"'0' EINVAL EINVAL '7' OK OK '-3' EINVAL EINVAL "
+check_eq "A: expect_max refused (EACCES) and reads the global value" \
+	"$(sysctl_py "$NS_A" write expect_max=5 | cut -d' ' -f3,4) $(ip netns exec "$NS_A" cat $P/expect_max)" \
+	"EACCES EACCES $(cat $P/expect_max)"
+echo "$exp_max" >$P/expect_max
+echo "$exp_max" >$NF/nf_conntrack_expect_max
+check_eq "helper: on by default, a boolean, per netns" \
+	"$(cat $P/helper) $(ip netns exec "$NS_A" sh -c "echo 0 >$P/helper; cat $P/helper; echo 2 >$P/helper 2>/dev/null || echo EINVAL" | tr '\n' ' ')$(cat $P/helper)" \
+	"1 0 EINVAL 1"
 
 # --- the settings act -------------------------------------------------------------------
 ct_fresh_netns
