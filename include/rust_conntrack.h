@@ -142,6 +142,7 @@ struct rct_nf_tuple {
 };
 bool rct_nfct_view(const struct sk_buff *skb, struct rct_nf_tuple *this_dir,
 		   struct rct_nf_tuple *other_dir);
+s32 rct_nfct_seq_offset(const struct sk_buff *skb, u32 seq);
 
 /* Per-CPU data used only with bottom halves disabled. */
 void *rct_this_cpu_ptr(void __percpu *ptr);

@@ -351,6 +351,10 @@ impl Packet for Logged<'_> {
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.pkt.tail(off)
     }
+
+    fn nf_receiver_offset(&self, _seq: u32) -> i32 {
+        0
+    }
     fn log_invalid(&self, line: &LogInvalid<'_>) {
         let (mut head, mut tail) = (String::new(), String::new());
         line.write_head(&mut head).unwrap();

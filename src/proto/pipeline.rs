@@ -156,6 +156,12 @@ pub(crate) trait Packet: PacketBytes {
     /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::proto::handoff`]).
     fn nf_view(&self) -> Option<NfView>;
 
+    /// `nf_ct_seq_offset(ct, !dir, seq)` of nf_conntrack's entry for the packet: how far
+    /// nf_nat's helpers (rewriting an FTP command to another length) moved the sequence
+    /// numbers of the packet's receiver; 0 when nothing did. No default: a wrapper that
+    /// forgot to pass it on would silently answer 0.
+    fn nf_receiver_offset(&self, seq: u32) -> i32;
+
     /// The packet's bytes from `off` to its end, in one piece: 6.12's helpers make the skb
     /// linear first (`skb_linearize`). `None` if that fails or `off` is past the end.
     fn tail(&self, off: usize) -> Option<&[u8]>;
@@ -254,6 +260,10 @@ impl<P: Packet + ?Sized> Packet for Checked<'_, P> {
 
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.pkt.tail(off)
+    }
+
+    fn nf_receiver_offset(&self, seq: u32) -> i32 {
+        self.pkt.nf_receiver_offset(seq)
     }
 
     fn checksum_none(&self) -> bool {

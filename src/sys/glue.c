@@ -15,6 +15,7 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_seqadj.h>
 
 unsigned int rct_net_id __read_mostly;
 
@@ -199,6 +200,32 @@ bool rct_nfct_view(const struct sk_buff *skb, struct rct_nf_tuple *this_dir,
 	return true;
 #else
 	return false;
+#endif
+}
+
+/*
+ * nf_ct_seq_offset(ct, !dir, seq) of nf_conntrack's entry for the packet: how far nf_nat's
+ * helpers moved the receiver's sequence numbers (0 without nf_conntrack or adjustment).
+ * Inline here, so the module does not depend on nf_conntrack's symbols.
+ */
+s32 rct_nfct_seq_offset(const struct sk_buff *skb, u32 seq)
+{
+#if IS_ENABLED(CONFIG_NF_CONNTRACK)
+	enum ip_conntrack_info ctinfo;
+	const struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+	const struct nf_conn_seqadj *seqadj;
+	const struct nf_ct_seqadj *way;
+
+	if (!ct || nf_ct_is_template(ct) || !test_bit(IPS_SEQ_ADJUST_BIT, &ct->status))
+		return 0;
+	seqadj = nfct_seqadj(ct);
+	if (!seqadj)
+		return 0;
+	way = &seqadj->seq[!CTINFO2DIR(ctinfo)];
+	return after(seq, READ_ONCE(way->correction_pos)) ? READ_ONCE(way->offset_after) :
+							     READ_ONCE(way->offset_before);
+#else
+	return 0;
 #endif
 }
 

@@ -96,6 +96,12 @@ impl Packet for SkBuff {
         unsafe { bindings::rct_l4_checksum_ok(self.as_ptr(), hooknum, dataoff, proto, pf, len) }
     }
 
+    fn nf_receiver_offset(&self, seq: u32) -> i32 {
+        // SAFETY: `self` wraps a valid skb, which holds a reference on its nf_conntrack entry
+        // for as long as we have it; the helper only reads that entry's sequence adjustment.
+        unsafe { bindings::rct_nfct_seq_offset(self.as_ptr(), seq) }
+    }
+
     fn tail(&self, off: usize) -> Option<&[u8]> {
         let off = u32::try_from(off).ok()?;
         let mut len = 0u32;
@@ -194,6 +200,10 @@ impl Packet for HookPacket<'_> {
 
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.skb.tail(off)
+    }
+
+    fn nf_receiver_offset(&self, seq: u32) -> i32 {
+        self.skb.nf_receiver_offset(seq)
     }
 
     #[inline(never)] // The buffers only take stack on the (rare, rate-limited) log path.
