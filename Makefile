@@ -2,6 +2,9 @@
 # in build/<kernel>/, one directory per kernel.
 #
 #   make              build rust_conntrack.ko (KERNEL=um-debug|um|x86, or KDIR=<your tree>)
+#   make install      build and install it where modprobe finds it (Kbuild's modules_install,
+#                     then depmod; INSTALL_MOD_PATH=... for a staging root); alias
+#                     modules_install
 #   make demo         boot a VM (KERNEL=um by default), load the module, send traffic,
 #                     show both tables
 #   make test         every test: host, lints, KUnit and VM tests on um-debug, x86 and um
@@ -14,12 +17,15 @@
 
 # KERNEL and KDIR given on the command line reach the scripts through the environment.
 
-.PHONY: all module demo test bench setup vm fmt clean
+.PHONY: all module install modules_install demo test bench setup vm fmt clean
 
 all: module
 
 module:
 	@scripts/build-module
+
+install modules_install:
+	@scripts/build-module --install
 
 demo:
 	@scripts/demo

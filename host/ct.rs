@@ -507,6 +507,10 @@ impl Packet for Pkt<'_> {
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.bytes.get(off..)
     }
+
+    fn nf_receiver_offset(&self, _seq: u32) -> i32 {
+        0
+    }
 }
 
 /// One's complement sum of `data` as big-endian 16-bit words, added to `sum`.

@@ -53,6 +53,9 @@ mod proto_tests;
 #[cfg(test)]
 #[path = "tests/stat.rs"]
 mod stat_tests;
+#[cfg(test)]
+#[path = "tests/sysctl.rs"]
+mod sysctl_tests;
 // The host table the pipeline runs on in tests and in the fuzzer.
 #[cfg_attr(not(test), allow(dead_code))]
 #[path = "ct.rs"]

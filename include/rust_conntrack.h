@@ -142,10 +142,30 @@ struct rct_nf_tuple {
 };
 bool rct_nfct_view(const struct sk_buff *skb, struct rct_nf_tuple *this_dir,
 		   struct rct_nf_tuple *other_dir);
+s32 rct_nfct_seq_offset(const struct sk_buff *skb, u32 seq);
 
 /* Per-CPU data used only with bottom halves disabled. */
 void *rct_this_cpu_ptr(void __percpu *ptr);
 void rct_warn_table_full(void);
+/* An invalid packet, as nf_l4proto_log_invalid logs it (rate-limited). */
+void rct_log_invalid(const struct nf_hook_state *state, const char *head, const char *tail);
+bool rct_net_is_init(const struct net *net);
+
+/*
+ * The sysctls under net/rust_conntrack, per netns: one descriptor each (index = position),
+ * read and written through Rust (implemented in src/sys/sysctl.rs; 0 or -errno).
+ */
+struct rct_sysctl_desc {
+	const char *name;
+	unsigned short mode;
+	bool is_unsigned;
+};
+struct ctl_table_header;
+struct ctl_table_header *rct_sysctl_register(struct net *net, const struct rct_sysctl_desc *descs,
+					     unsigned int n, void *state);
+void rct_sysctl_unregister(struct ctl_table_header *hdr);
+int rct_sysctl_read(void *state, unsigned int index, long long *val);
+int rct_sysctl_write(void *state, unsigned int index, long long val);
 void rct_warn_expect_table_full(void);
 void rct_helper_log(const char *msg, size_t len);
 

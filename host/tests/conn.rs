@@ -129,11 +129,18 @@ fn default_timeouts_are_6_12s() {
 }
 
 #[test]
-fn secs_to_jiffies_saturates() {
+fn secs_to_jiffies_wraps_as_the_kernel_int() {
     assert_eq!(secs_to_jiffies(30, HZ), 7500);
     assert_eq!(secs_to_jiffies(600, 1000), 600_000);
-    assert_eq!(secs_to_jiffies(u32::MAX, HZ), u32::MAX);
     assert_eq!(secs_to_jiffies(0, HZ), 0);
+    // A negative timeout, as the sysctl stores it: the jiffies 6.12 stores (`-5 * HZ`).
+    assert_eq!(
+        secs_to_jiffies(-5i32 as u32, HZ),
+        (-5i32 * HZ as i32) as u32
+    );
+    // The largest the sysctls accept still fits an int.
+    let max = i32::MAX as u32 / HZ;
+    assert!(secs_to_jiffies(max, HZ) <= i32::MAX as u32);
 }
 
 #[test]

@@ -572,3 +572,57 @@ fn expectation_table_sizes_follow_the_connection_table() {
     assert_eq!(expect_sizes(100), (1, 4));
     assert_eq!(expect_sizes(262144), (1024, 4096));
 }
+
+/// A packet for which nf_conntrack's entry says NAT moved the receiver's sequence numbers
+/// by `.1` (`nf_ct_seq_offset`).
+struct Shifted<'a>(&'a [u8], i32);
+
+impl crate::proto::tuple::PacketBytes for Shifted<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), crate::proto::tuple::ParseError> {
+        self.0.read(offset, buf)
+    }
+}
+
+impl crate::proto::pipeline::Packet for Shifted<'_> {
+    fn l4_checksum_ok(&self, _: Hook, _: L3, _: usize, _: u8, _: Option<usize>) -> bool {
+        true
+    }
+
+    fn nf_view(&self) -> Option<crate::proto::handoff::NfView> {
+        None
+    }
+
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.0.get(off..)
+    }
+
+    fn nf_receiver_offset(&self, _seq: u32) -> i32 {
+        self.1
+    }
+}
+
+#[test]
+fn acknowledgements_of_a_rewritten_command_count_in_nat_sequence_space() {
+    // nf_nat_ftp made the client's PORT 4 bytes longer on its way out: the server
+    // acknowledges 4 bytes more than the client sent, and nf_conntrack subtracts the offset
+    // its seqadj extension records (`tcp_in_window`). Ours reads that offset.
+    for offset in [0, 4] {
+        let ct = ct();
+        let mut s = Session::new(&ct, false, 40000, 21);
+        s.open();
+        s.send(true, PSH | ACK, b"PORT 192,168,1,10,156,64\r\n");
+        let invalid = ct.stat(Stat::Invalid);
+        s.seq[0] = s.seq[0].wrapping_add(4);
+        let reply = s.packet(false, PSH | ACK, b"200 ok\r\n");
+        let p = Shifted(&reply, offset);
+        let c = ctx(Hook::PreRouting, L3::Ipv4, 0x77, s.now + 1, HZ);
+        pipeline::hook(&ct, HookRole::Track, &p, &c);
+        let counted = ct.stat(Stat::Invalid) - invalid;
+        let last = ct.seen.borrow().last().map(|s| s.action);
+        assert_eq!(counted, u32::from(offset == 0), "offset {offset}: {last:?}");
+    }
+}

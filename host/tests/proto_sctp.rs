@@ -1221,6 +1221,10 @@ impl Packet for Offloaded<'_> {
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.0.get(off..)
     }
+
+    fn nf_receiver_offset(&self, _seq: u32) -> i32 {
+        0
+    }
 }
 
 #[test]

@@ -164,7 +164,7 @@ impl crate::sys::work::Periodic for Global {
         self.table.gc_run(
             crate::sys::time::jiffies32,
             crate::sys::time::hz(),
-            self.max,
+            self.max(),
         )
     }
 }

@@ -37,7 +37,7 @@ impl kernel::Module for RustConntrack {
             pr_info!(
                 "loaded: {} buckets, max {} entries per netns, entry {} bytes (slab object {}), extension {} bytes, helper part {} bytes\n",
                 g.table.size(),
-                g.max,
+                g.max(),
                 core::mem::size_of::<crate::conntrack::entry::Conn>(),
                 g.cache.object_size(),
                 core::mem::size_of::<crate::conntrack::entry::Ext>(),

@@ -26,6 +26,7 @@ use crate::proto::pipeline::{
 use crate::proto::proc_expect::{write_expect_line, ExpectSnapshot};
 use crate::proto::proc_line::{delta_time_secs, write_line, Snapshot};
 use crate::proto::stat::{Stat, StatRow, STAT_COUNT};
+use crate::proto::sysctl::{self, SettingsCell, Source, SysctlError};
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN, L3};
 use crate::sys::netfilter::{Defrag, HookRegistration};
 use crate::sys::netns::{Net, NetHandle};
@@ -33,6 +34,8 @@ use crate::sys::percpu::{PerCpuBh, PerCpuCounters};
 use crate::sys::proc::ProcEntry;
 use crate::sys::slab::Released;
 use crate::sys::sync::{new_spinlock_bh, SpinLockBh};
+use crate::sys::sysctl::SysctlRegistration;
+use core::cell::OnceCell;
 use core::fmt;
 use core::pin::Pin;
 use core::sync::atomic::{
@@ -60,7 +63,8 @@ pub(crate) struct NetState {
     count: AtomicU32,
     unconfirmed: Unconfirmed,
     loopback: PerCpuBh<LoopbackRing>,
-    settings: Settings,
+    /// The settings the sysctls write (`net/rust_conntrack/*`).
+    settings: SettingsCell,
     /// The expectations (`nf_ct_expect_hash`'s part for this netns), under
     /// `nf_conntrack_expect_lock`'s counterpart.
     expect: Pin<KBox<SpinLockBh<NetExpectations>>>,
@@ -118,7 +122,7 @@ impl NetState {
             count: AtomicU32::new(0),
             unconfirmed: Unconfirmed::new()?,
             loopback: PerCpuBh::new()?,
-            settings: Settings::defaults(),
+            settings: SettingsCell::new(&Settings::defaults()),
             expect,
             expect_count: AtomicU32::new(0),
             helped: AtomicU32::new(0),
@@ -170,22 +174,61 @@ impl NetState {
         });
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it; the sysctl writes the flag directly.
     /// Turns accounting of new entries on or off (the `acct` sysctl).
-    #[allow(dead_code)] // The sysctl table uses it.
     pub(crate) fn set_acct(&self, on: bool) {
         self.acct.store(on, Relaxed);
     }
 
+    #[cfg(rct_kunit)] // Only the KUnit cases use it; the sysctl writes the flag directly.
     /// Turns start times of new entries on or off (the `timestamp` sysctl).
-    #[allow(dead_code)] // The sysctl table uses it.
     pub(crate) fn set_tstamp(&self, on: bool) {
         self.tstamp.store(on, Relaxed);
     }
 
-    /// Turns automatic helper assignment on or off (the `helper` sysctl).
-    #[allow(dead_code)] // The sysctl table uses it.
-    pub(crate) fn set_auto_helper(&self, on: bool) {
-        self.auto_helper.store(on, Relaxed);
+    /// Whether this is the initial netns, where the global sysctls are writable.
+    pub(crate) fn is_init_net(&self) -> bool {
+        self.net.is_init_net()
+    }
+
+    /// Reads sysctl number `index` (see [`sysctl::sysctl`]) in this netns.
+    pub(crate) fn sysctl_read(&self, index: usize) -> Result<i64, SysctlError> {
+        let ctl = sysctl::sysctl(index).ok_or(SysctlError::Invalid)?;
+        Ok(match ctl.source {
+            Source::Net(f) => i64::from(self.settings.get(f)),
+            Source::Max => global().map_or(0, |g| i64::from(g.max())),
+            Source::Count => i64::from(self.entry_count()),
+            Source::Buckets => global().map_or(0, |g| i64::from(g.table.size())),
+            Source::ExpectMax => global().map_or(0, |g| i64::from(g.expect_max())),
+            Source::Acct => i64::from(self.acct.load(Relaxed)),
+            Source::Timestamp => i64::from(self.tstamp.load(Relaxed)),
+            Source::Helper => i64::from(self.auto_helper.load(Relaxed)),
+        })
+    }
+
+    /// Writes `value` (as the kernel's parser read it) to sysctl number `index` in this netns,
+    /// after the checks of 6.12's handler.
+    pub(crate) fn sysctl_write(&self, index: usize, value: i64) -> Result<(), SysctlError> {
+        let ctl = sysctl::sysctl(index).ok_or(SysctlError::Invalid)?;
+        let v = ctl.store(value, crate::sys::time::hz(), self.is_init_net())?;
+        match ctl.source {
+            Source::Net(f) => self.settings.set(f, v),
+            Source::Max => {
+                if let Some(g) = global() {
+                    g.set_max(v.unsigned_abs());
+                }
+            }
+            Source::ExpectMax => {
+                if let Some(g) = global() {
+                    g.set_expect_max(v.unsigned_abs());
+                }
+            }
+            Source::Acct => self.acct.store(v != 0, Relaxed),
+            Source::Timestamp => self.tstamp.store(v != 0, Relaxed),
+            Source::Helper => self.auto_helper.store(v != 0, Relaxed),
+            Source::Count | Source::Buckets => return Err(SysctlError::ReadOnly),
+        }
+        Ok(())
     }
 
     /// The raw hash of a tuple's key in this netns (`hash_conntrack_raw`, zone 0); the key's
@@ -263,7 +306,7 @@ impl NetState {
         ctx: &HookCtx,
     ) -> Verdict {
         match global() {
-            Some(g) => pipeline::hook(&self.on(&g.table, &g.cache, g.max), role, pkt, ctx),
+            Some(g) => pipeline::hook(&self.on(&g.table, &g.cache, g.max()), role, pkt, ctx),
             None => Verdict::Accept,
         }
     }
@@ -276,6 +319,7 @@ impl NetState {
             table,
             cache,
             max,
+            settings: OnceCell::new(),
         }
     }
 
@@ -361,6 +405,8 @@ pub(crate) struct NetCt<'a> {
     cache: &'a EntryCache,
     /// `nf_conntrack_max`: entries allowed per netns (0: no limit).
     max: u32,
+    /// The netns' settings, loaded when a tracker first asks during this packet.
+    settings: OnceCell<Settings>,
 }
 
 #[cfg(rct_kunit)] // The KUnit cases run the hooks on tables of their own.
@@ -420,7 +466,7 @@ impl Conntrack for NetCt<'_> {
     type Ref = ConnRef;
 
     fn settings(&self) -> &Settings {
-        &self.net.settings
+        self.settings.get_or_init(|| self.net.settings.load())
     }
 
     fn count(&self, stat: Stat, n: u32) {
@@ -445,15 +491,17 @@ impl Conntrack for NetCt<'_> {
         entry.with_l4(f)
     }
 
-    /// `__nf_conntrack_alloc`'s limit: at `max`, early drop evicts an unassured entry; when
-    /// it finds none, the oldest unconfirmed entry makes room, as an entry waiting for its
-    /// confirm hook is not a connection yet, and most likely its packet is gone. When nothing
-    /// can go, the collector is asked to evict what it may on its next scans.
+    /// `__nf_conntrack_alloc`'s limit: above `max`, early drop evicts the unassured entries
+    /// of the first of 8 buckets that has any (each counted in `early_drop`); when it finds
+    /// none, the oldest unconfirmed entry makes room, as an entry waiting for its confirm
+    /// hook is not a connection yet, and most likely its packet is gone. When nothing can go,
+    /// the collector is asked to evict what it may on its next scans.
     fn reserve(&self, hash: u32, now: u32) -> bool {
         let n = self.net.count.fetch_add(1, Relaxed).wrapping_add(1);
         if self.max != 0 && n > self.max {
-            if self.table.early_drop(self.net, hash, now) {
-                self.net.count_stat(Stat::EarlyDrop);
+            let drops = self.table.early_drop(self.net, hash, now);
+            if drops != 0 {
+                self.count(Stat::EarlyDrop, drops);
             } else if let Some(old) = self.net.unconfirmed.take_oldest() {
                 drop(old);
                 self.net.count_stat(Stat::UnconfirmedReaped);
@@ -557,7 +605,7 @@ impl Conntrack for NetCt<'_> {
     fn expect_related(&self, exp: Expectation<ConnRef>, now: u32) -> Result<(), ExpectError> {
         let policy = exp.helper.policy(exp.class).ok_or(ExpectError::Full)?;
         let hash = self.net.net.hash(&dst_key(&exp.tuple));
-        let max = global().map_or(0, |g| g.expect_max);
+        let max = global().map_or(0, |g| g.expect_max());
         let hz = crate::sys::time::hz();
         let mut table = self.net.expect.lock();
         let (res, stats) = table.insert(exp, hash, policy, max, now, hz);
@@ -653,9 +701,10 @@ fn write_conn(w: &mut impl fmt::Write, conn: &ConnRef, clock: &Clock) -> fmt::Re
 }
 
 /// What a netns registers, in drop order: hooks first, so that nothing runs while the
-/// `/proc` files and defragmentation go away.
+/// `/proc` files and defragmentation go away; the sysctls next.
 pub(crate) struct NetRegistrations {
     _hooks: HookRegistration,
+    _sysctl: SysctlRegistration,
     _proc_table: ProcEntry,
     _proc_expect: ProcEntry,
     _proc_stat: ProcEntry,
@@ -670,10 +719,12 @@ impl NetRegistrations {
         let defrag_ipv6 = Defrag::enable(net, L3::Ipv6)?;
         let proc_stat = ProcEntry::stat(net)?;
         let proc_table = ProcEntry::table(net)?;
+        let sysctl = SysctlRegistration::new(net)?;
         let proc_expect = ProcEntry::expect(net)?;
         let hooks = HookRegistration::new(net)?;
         Ok(Self {
             _hooks: hooks,
+            _sysctl: sysctl,
             _proc_table: proc_table,
             _proc_expect: proc_expect,
             _proc_stat: proc_stat,

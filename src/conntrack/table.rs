@@ -14,11 +14,13 @@
 use crate::conntrack::entry::{Conn, ConnRef, EntryCache, TupleHash};
 use crate::conntrack::gc::GcState;
 use crate::conntrack::net::NetState;
+use crate::proto::sysctl::table_size;
 use crate::proto::tuple::{Dir, Key};
 use crate::sys::hlist_nulls::{Buckets, Walk};
 use crate::sys::rcu::RcuGuard;
 use crate::sys::work::{GlobalSlot, Published};
 use core::ops::ControlFlow;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::prelude::*;
 
 /// The direction of an entry's link `idx` (0: original, 1: reply).
@@ -231,16 +233,21 @@ impl Table {
         }
     }
 
-    /// `early_drop`: deletes one unassured entry of `owner` from the 8 buckets starting at
-    /// `hash`'s.
-    pub(crate) fn early_drop(&self, owner: &NetState, hash: u32, now: u32) -> bool {
+    /// `early_drop`: scans up to `NF_CT_EVICTION_RANGE` (8) buckets from `hash`'s, and in
+    /// the first that has any, deletes every unassured entry of `owner`
+    /// (`early_drop_list`). Returns how many went (0: none; the caller counts them in
+    /// `early_drop`). Expired entries met on the way are reaped, as 6.12 does.
+    pub(crate) fn early_drop(&self, owner: &NetState, hash: u32, now: u32) -> u32 {
         let mut bucket = self.bucket_of(hash);
         for _ in 0..EVICTION_RANGE {
+            let mut drops = 0u32;
             let rcu = RcuGuard::new();
-            let walk = self.walk_rcu(bucket, &rcu, |conn, _| {
+            // A nulls mismatch (`Walk::Restart`) ends the scan of this chain, as 6.12's
+            // `hlist_nulls_for_each_entry_rcu` ends it.
+            let _ = self.walk_rcu(bucket, &rcu, |conn, _| {
                 if conn.is_confirmed() && conn.is_expired(now) {
                     self.gc_expired(conn, now);
-                    return ControlFlow::Continue(());
+                    return ControlFlow::<()>::Continue(());
                 }
                 if conn.is_assured() || !conn.owned_by(owner) || conn.is_dying() {
                     return ControlFlow::Continue(());
@@ -248,18 +255,20 @@ impl Table {
                 let Some(c) = conn.try_get() else {
                     return ControlFlow::Continue(());
                 };
-                if c.owned_by(owner) && c.is_confirmed() && !c.is_assured() && self.kill(&c) {
-                    return ControlFlow::Break(());
+                // Still ours and in the table after the reference (the slab may have reused
+                // it); 6.12 does not look at the assured bit again.
+                if c.owned_by(owner) && c.is_confirmed() && self.kill(&c) {
+                    drops += 1;
                 }
                 ControlFlow::Continue(())
             });
             drop(rcu);
-            if let Walk::Found(()) = walk {
-                return true;
+            if drops != 0 {
+                return drops;
             }
             bucket = (bucket + 1) % self.size();
         }
-        false
+        0
     }
 
     /// Calls `f` for every entry of `owner` in `bucket`, original direction, with the bucket
@@ -350,14 +359,37 @@ fn can_merge(a: &Conn, b: &Conn) -> bool {
 pub(crate) struct Global {
     pub(crate) table: Table,
     pub(crate) cache: EntryCache,
-    /// `nf_conntrack_max`: entries allowed per netns.
-    pub(crate) max: u32,
+    /// `nf_conntrack_max`: entries allowed per netns (0: no limit); the `max` sysctl writes
+    /// it, every new entry reads it.
+    max: AtomicU32,
     /// `nf_ct_expect_hsize`: buckets of each netns' expectation table.
     pub(crate) expect_hsize: u32,
-    /// `nf_ct_expect_max`: expectations allowed per netns.
-    pub(crate) expect_max: u32,
+    /// `nf_ct_expect_max`: expectations allowed per netns (the `expect_max` sysctl).
+    expect_max: AtomicU32,
     /// The ports helpers are assigned by.
     pub(crate) helper_ports: crate::proto::helper::HelperPorts,
+}
+
+impl Global {
+    /// `nf_conntrack_max`.
+    pub(crate) fn max(&self) -> u32 {
+        self.max.load(Relaxed)
+    }
+
+    /// Sets `nf_conntrack_max` (the `max` sysctl, in the initial netns).
+    pub(crate) fn set_max(&self, max: u32) {
+        self.max.store(max, Relaxed);
+    }
+
+    /// `nf_ct_expect_max`.
+    pub(crate) fn expect_max(&self) -> u32 {
+        self.expect_max.load(Relaxed)
+    }
+
+    /// Sets `nf_ct_expect_max` (the `expect_max` sysctl, in the initial netns).
+    pub(crate) fn set_expect_max(&self, max: u32) {
+        self.expect_max.store(max, Relaxed);
+    }
 }
 
 static GLOBAL: GlobalSlot<Global> = GlobalSlot::new();
@@ -376,18 +408,25 @@ impl GlobalRegistration {
     /// Sizes the table as nf_conntrack does (`nf_conntrack_init_start`), creates the cache
     /// and starts the collector.
     pub(crate) fn new() -> Result<Self> {
-        let (size, max) = table_size(
-            crate::sys::params::hashsize(),
-            crate::sys::params::totalram_pages(),
-        );
+        let param = crate::sys::params::hashsize();
+        // 6.12 fails to load with ENOMEM (`nf_ct_alloc_hashtable` refuses the size before it
+        // allocates); the message says why.
+        let Some((size, max)) = table_size(param, crate::sys::params::totalram_pages()) else {
+            pr_err!(
+                "hashsize {} is too large: at most {}\n",
+                param,
+                crate::proto::sysctl::HASHSIZE_MAX
+            );
+            return Err(ENOMEM);
+        };
         let (expect_hsize, expect_max) = crate::proto::expect::expect_sizes(size);
         let global = KBox::new(
             Global {
                 table: Table::new(size)?,
                 cache: EntryCache::new()?,
-                max,
+                max: AtomicU32::new(max),
                 expect_hsize,
-                expect_max,
+                expect_max: AtomicU32::new(expect_max),
                 helper_ports: crate::sys::params::helper_ports(),
             },
             GFP_KERNEL,
@@ -398,27 +437,4 @@ impl GlobalRegistration {
             _published: published,
         })
     }
-}
-
-/// The most buckets a table may have: below [`crate::conntrack::unconfirmed::UNCONFIRMED_NULLS`].
-const MAX_BUCKETS: u32 = 1 << 28;
-
-/// Table size and entry maximum for a `hashsize` parameter (0: from the memory size) and
-/// the number of RAM pages, as `nf_conntrack_init_start` computes them on 64-bit.
-pub(crate) fn table_size(param: u32, ram_pages: u64) -> (u32, u32) {
-    if param != 0 {
-        // A size was given: "the old value of 8" as max factor. Bucket indices stay below
-        // the unconfirmed lists' nulls value.
-        let size = param.min(MAX_BUCKETS);
-        return (size, size.saturating_mul(8));
-    }
-    let page = 4096u64;
-    let mut size = (ram_pages * page / 16384 / 8) as u32;
-    if ram_pages > 4 * (1 << 30) / page {
-        size = 262144;
-    } else if ram_pages > (1 << 30) / page {
-        size = 65536;
-    }
-    let size = size.max(1024);
-    (size, size)
 }

@@ -1232,14 +1232,45 @@ unsafe extern "C" fn rct_kunit_early_drop_unassured_only(test: *mut bindings::ku
         return expect!(t, false);
     };
     expect!(t, a.is_assured() && !b.is_assured());
-    expect!(t, table.early_drop(&ct, 0, 1400));
+    expect_eq!(t, table.early_drop(&ct, 0, 1400), 1);
     expect!(t, !a.is_dying() && b.is_dying());
     // Only assured entries left: nothing to evict.
     expect!(
         t,
-        !table.early_drop(&ct, 0, 1400) && !table.early_drop(&ct, 1 << 31, 1400)
+        table.early_drop(&ct, 0, 1400) == 0 && table.early_drop(&ct, 1 << 31, 1400) == 0
     );
     drop((a, b));
+    ct.flush(&table);
+}
+
+/// KUnit case `early_drop_whole_bucket`: as 6.12's `early_drop_list`, every unassured entry
+/// of the bucket goes at once, and the count says how many.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_early_drop_whole_bucket(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    // One bucket: every entry is in it.
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 1), test_state(&t)) else {
+        return;
+    };
+    // One assured flow (replied for over 2 s), three unreplied ones.
+    pass(&ct, &table, cache, 0, &udp_flow(100, false), 1000);
+    pass(&ct, &table, cache, 0, &udp_flow(100, true), 1100);
+    pass(&ct, &table, cache, 0, &udp_flow(100, false), 1400);
+    for sport in 200..203 {
+        pass(&ct, &table, cache, 0, &udp_flow(sport, false), 1400);
+    }
+    expect_eq!(t, ct.entry_count(), 4);
+    expect_eq!(t, table.early_drop(&ct, 0, 1400), 3);
+    expect_eq!(t, ct.entry_count(), 1);
+    expect!(t, find(&ct, &table, &udp4_flow_tuple(100), 1400).is_some());
+    expect_eq!(t, table.early_drop(&ct, 0, 1400), 0);
     ct.flush(&table);
 }
 

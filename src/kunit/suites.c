@@ -30,6 +30,7 @@ RCT_CASE(nulls_restart)
 RCT_CASE(gc_reaps_expired)
 RCT_CASE(gc_early_drops_under_pressure)
 RCT_CASE(early_drop_unassured_only)
+RCT_CASE(early_drop_whole_bucket)
 RCT_CASE(full_table_drops)
 RCT_CASE(tcp_close_and_reopen)
 RCT_CASE(established_path_cost)
@@ -72,6 +73,7 @@ static struct kunit_case rct_table_cases[] = {
 	KUNIT_CASE(gc_reaps_expired),
 	KUNIT_CASE(gc_early_drops_under_pressure),
 	KUNIT_CASE(early_drop_unassured_only),
+	KUNIT_CASE(early_drop_whole_bucket),
 	KUNIT_CASE(full_table_drops),
 	KUNIT_CASE(tcp_close_and_reopen),
 	KUNIT_CASE(established_path_cost),

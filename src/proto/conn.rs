@@ -242,9 +242,11 @@ impl Default for Timeouts {
 }
 
 /// `secs * HZ` as the kernel's timeout tables hold it. The sysctls refuse more than
-/// `INT_MAX / HZ` seconds (`proc_dointvec_jiffies`); beyond that this saturates.
+/// `INT_MAX / HZ` seconds either way (`proc_dointvec_jiffies`), so this never overflows an
+/// `int`; it wraps as 6.12's `int` arithmetic does, so that a negative timeout (6.12 accepts
+/// them; `secs` holds it as the `int` written, cast) gives the jiffies 6.12 stores.
 pub(crate) fn secs_to_jiffies(secs: u32, hz: u32) -> u32 {
-    secs.saturating_mul(hz)
+    secs.wrapping_mul(hz)
 }
 
 /// A protocol tracker's verdict on a packet of a connection.

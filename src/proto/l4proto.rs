@@ -45,7 +45,7 @@ pub(crate) enum L4State {
 }
 
 /// The per-netns settings the trackers read (the protocol sysctls).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Settings {
     /// The timeouts, in seconds.
     pub(crate) timeouts: Timeouts,
@@ -53,16 +53,29 @@ pub(crate) struct Settings {
     pub(crate) tcp: TcpSettings,
     /// DCCP's settings (`nf_conntrack_dccp_loose`).
     pub(crate) dccp: DccpSettings,
+    /// `nf_conntrack_checksum`: verify transport checksums (false: every one passes).
+    pub(crate) checksum: bool,
+    /// `nf_conntrack_log_invalid`: the protocol whose invalid packets are logged (0: none,
+    /// 255: all).
+    pub(crate) log_invalid: u8,
 }
 
 impl Settings {
-    /// 6.12's defaults.
+    /// 6.12's defaults (`nf_conntrack_init_net`: checksum 1, log_invalid 0).
     pub(crate) const fn defaults() -> Self {
         Self {
             timeouts: Timeouts::defaults(),
             tcp: TcpSettings::defaults(),
             dccp: DccpSettings::defaults(),
+            checksum: true,
+            log_invalid: 0,
         }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self::defaults()
     }
 }
 

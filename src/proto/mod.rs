@@ -18,12 +18,12 @@
 //! | `handoff` | the tracking-to-confirm hand-off and loopback rules | (the module's own: see the file) |
 //! | `helper_ftp` | the FTP helper's parsers and line-start record | `nf_conntrack_ftp.c` |
 //! | `proc_line`, `stat` | `/proc/net/rust_conntrack` lines, the statistics | `nf_conntrack_standalone.c` |
+//! | `sysctl` | the sysctls: names, validation, conversion, the per-netns settings cell | `nf_conntrack_standalone.c` (`nf_ct_sysctl_table`), `kernel/sysctl.c` |
 //! | `proc_expect` | `/proc/net/nf_conntrack_expect` lines | `nf_conntrack_expect.c` (`exp_seq_show`) |
 #![forbid(unsafe_code)]
 
-// Items the module does not use yet (NAT status bits, accounting and zone columns, the
-// TCP tracker's log messages, the FTP helper, expectation lines) are tested on the host and
-// serve what is still to come.
+// Items the module does not use yet (NAT status bits, accounting and zone columns, the FTP
+// helper, expectation lines) are tested on the host and serve what is still to come.
 
 #[allow(dead_code)]
 pub(crate) mod conn;
@@ -55,5 +55,6 @@ pub(crate) mod proto_tcp;
 #[allow(dead_code)]
 pub(crate) mod proto_udp;
 pub(crate) mod stat;
+pub(crate) mod sysctl;
 #[allow(dead_code)]
 pub(crate) mod tuple;

@@ -53,6 +53,7 @@ use crate::proto::helper::HelperId;
 use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::{self, L4Action, L4Proto, L4State, L4Verdict, Settings, Visit};
 use crate::proto::stat::Stat;
+use crate::proto::sysctl;
 use crate::proto::tuple::{
     self, icmp_verdict, Dir, IcmpVerdict, Key, PacketBytes, Parsed, Tuple, IPPROTO_ICMP,
     IPPROTO_ICMPV6, L3,
@@ -155,6 +156,12 @@ pub(crate) trait Packet: PacketBytes {
     /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::proto::handoff`]).
     fn nf_view(&self) -> Option<NfView>;
 
+    /// `nf_ct_seq_offset(ct, !dir, seq)` of nf_conntrack's entry for the packet: how far
+    /// nf_nat's helpers (rewriting an FTP command to another length) moved the sequence
+    /// numbers of the packet's receiver; 0 when nothing did. No default: a wrapper that
+    /// forgot to pass it on would silently answer 0.
+    fn nf_receiver_offset(&self, seq: u32) -> i32;
+
     /// The packet's bytes from `off` to its end, in one piece: 6.12's helpers make the skb
     /// linear first (`skb_linearize`). `None` if that fails or `off` is past the end.
     fn tail(&self, off: usize) -> Option<&[u8]>;
@@ -164,6 +171,132 @@ pub(crate) trait Packet: PacketBytes {
     fn checksum_none(&self) -> bool {
         true
     }
+
+    /// Logs an invalid packet, rate-limited (`nf_l4proto_log_invalid`, which hands it to
+    /// `nf_log_packet`): the module prints `rust_conntrack: ` and [`LogInvalid::write_head`],
+    /// the devices (`IN=... OUT=...`), then [`LogInvalid::write_tail`].
+    fn log_invalid(&self, _line: &LogInvalid<'_>) {}
+}
+
+/// An invalid packet to log, as 6.12's `nf_l4proto_log_invalid` logs it through
+/// `nf_log_packet` and `nf_log_syslog`: `nf_ct_proto_6: invalid rst IN=veth0 OUT= ...
+/// SRC=10.0.0.1 DST=10.0.0.2 LEN=40 ... PROTO=TCP SPT=1024 DPT=80 ...`. The module prints
+/// the prefix, the message, the devices, the addresses, the length and the protocol with its
+/// ports, in that order (not the MAC, TOS, TTL, IP id or TCP header fields).
+pub(crate) struct LogInvalid<'a> {
+    /// The transport protocol.
+    pub(crate) proto: u8,
+    /// The tracker's message.
+    pub(crate) msg: &'a dyn core::fmt::Display,
+    /// The packet's tuple.
+    pub(crate) tuple: &'a Tuple,
+    /// The IP packet's length.
+    pub(crate) len: usize,
+}
+
+impl LogInvalid<'_> {
+    /// `nf_ct_proto_%d: <message>`.
+    pub(crate) fn write_head(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
+        write!(w, "nf_ct_proto_{}: {}", self.proto, self.msg)
+    }
+
+    /// `SRC=... DST=... LEN=... PROTO=... [SPT=... DPT=...]`, as `nf_log_syslog` writes
+    /// them (IPv6 addresses in all eight groups, as `%pI6`).
+    pub(crate) fn write_tail(&self, w: &mut impl core::fmt::Write) -> core::fmt::Result {
+        let t = self.tuple;
+        w.write_str("SRC=")?;
+        tuple::print_addr(w, t.l3, &t.src)?;
+        w.write_str(" DST=")?;
+        tuple::print_addr(w, t.l3, &t.dst)?;
+        write!(w, " LEN={} ", self.len)?;
+        match self.proto {
+            tuple::IPPROTO_TCP => w.write_str("PROTO=TCP")?,
+            tuple::IPPROTO_UDP => w.write_str("PROTO=UDP")?,
+            tuple::IPPROTO_UDPLITE => w.write_str("PROTO=UDPLITE")?,
+            IPPROTO_ICMP => w.write_str("PROTO=ICMP")?,
+            IPPROTO_ICMPV6 => w.write_str("PROTO=ICMPv6")?,
+            p => write!(w, "PROTO={p}")?,
+        }
+        if let tuple::L4::Ports { src, dst } = t.l4 {
+            write!(w, " SPT={src} DPT={dst}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The packet as the trackers see it: with `nf_conntrack_checksum` off, every transport
+/// checksum passes, as 6.12 tests `state->net->ct.sysctl_checksum` before each verification
+/// (TCP, UDP, UDP-Lite, ICMP, ICMPv6, DCCP, SCTP's CRC32c).
+struct Checked<'a, P: ?Sized> {
+    pkt: &'a P,
+    verify: bool,
+}
+
+impl<P: Packet + ?Sized> PacketBytes for Checked<'_, P> {
+    fn len(&self) -> usize {
+        self.pkt.len()
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), tuple::ParseError> {
+        self.pkt.read(offset, buf)
+    }
+}
+
+impl<P: Packet + ?Sized> Packet for Checked<'_, P> {
+    fn l4_checksum_ok(
+        &self,
+        hook: Hook,
+        l3: L3,
+        dataoff: usize,
+        proto: u8,
+        len: Option<usize>,
+    ) -> bool {
+        !self.verify || self.pkt.l4_checksum_ok(hook, l3, dataoff, proto, len)
+    }
+
+    fn nf_view(&self) -> Option<NfView> {
+        self.pkt.nf_view()
+    }
+
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.pkt.tail(off)
+    }
+
+    fn nf_receiver_offset(&self, seq: u32) -> i32 {
+        self.pkt.nf_receiver_offset(seq)
+    }
+
+    fn checksum_none(&self) -> bool {
+        self.verify && self.pkt.checksum_none()
+    }
+
+    fn log_invalid(&self, line: &LogInvalid<'_>) {
+        self.pkt.log_invalid(line)
+    }
+}
+
+/// Logs an invalid packet if the tracker says why and `log_invalid` asks for its protocol
+/// (`nf_ct_l4proto_log_invalid`).
+fn log_invalid<C: Conntrack + ?Sized, P: Packet + ?Sized>(
+    ct: &C,
+    pkt: &P,
+    parsed: &Parsed,
+    ctx: &HookCtx,
+    action: &L4Action,
+) {
+    let Some(msg) = &action.log else {
+        return;
+    };
+    let proto = parsed.tuple.proto;
+    if !sysctl::log_invalid_wants(ct.settings().log_invalid, proto) {
+        return;
+    }
+    pkt.log_invalid(&LogInvalid {
+        proto,
+        msg,
+        tuple: &parsed.tuple,
+        len: pkt.len().saturating_sub(ctx.nhoff),
+    });
 }
 
 /// What the pipeline reads and writes of an entry. Fields may be read racily by lookups:
@@ -388,6 +521,10 @@ fn track_packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     pkt: &P,
     ctx: &HookCtx,
 ) -> (Verdict, bool) {
+    let pkt = &Checked {
+        pkt,
+        verify: ct.settings().checksum,
+    };
     let Ok(parsed) = parse(pkt, ctx) else {
         ct.count(Stat::Invalid, 1);
         return INVALID;
@@ -481,6 +618,7 @@ impl<C: Conntrack + ?Sized, P: Packet + ?Sized> Visit for Run<'_, C, P> {
             let ctinfo = CtInfo::of_match(dir, entry.status());
             let action = L::packet(ct, &entry, pkt, &hdr, ctinfo, ctx, ct.settings());
             ct.l4_action(Some(&entry), ctinfo, pkt.len(), &action);
+            log_invalid(ct, pkt, parsed, ctx, &action);
             match action.verdict {
                 L4Verdict::Accept => {
                     apply(&*entry, &action, now);
@@ -549,6 +687,7 @@ fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
     let (l4, action) = L::new_conn(pkt, hdr, parsed, ctx, ct.settings());
     if action.verdict != L4Verdict::Accept {
         ct.l4_action(None, CtInfo::New, pkt.len(), &action);
+        log_invalid(ct, pkt, parsed, ctx, &action);
         ct.count(Stat::Invalid, 1);
         return INVALID;
     }
@@ -595,6 +734,7 @@ fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
         return (Verdict::Drop, false);
     };
     ct.l4_action(Some(&entry), CtInfo::New, pkt.len(), &action);
+    log_invalid(ct, pkt, parsed, ctx, &action);
     if action.set_assured {
         entry.set_status(IPS_ASSURED);
     }

@@ -859,7 +859,7 @@ pub(crate) fn print_tuple<W: Write>(w: &mut W, t: &Tuple) -> fmt::Result {
 }
 
 /// `%pI4` or `%pI6`.
-fn print_addr<W: Write>(w: &mut W, l3: L3, addr: &Addr) -> fmt::Result {
+pub(crate) fn print_addr<W: Write>(w: &mut W, l3: L3, addr: &Addr) -> fmt::Result {
     match l3 {
         L3::Ipv4 => {
             let [a, b, c, d] = addr.ip4();

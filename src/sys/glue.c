@@ -9,10 +9,13 @@
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
 #include <linux/random.h>
+#include <linux/sysctl.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
+#include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_seqadj.h>
 
 unsigned int rct_net_id __read_mostly;
 
@@ -200,6 +203,32 @@ bool rct_nfct_view(const struct sk_buff *skb, struct rct_nf_tuple *this_dir,
 #endif
 }
 
+/*
+ * nf_ct_seq_offset(ct, !dir, seq) of nf_conntrack's entry for the packet: how far nf_nat's
+ * helpers moved the receiver's sequence numbers (0 without nf_conntrack or adjustment).
+ * Inline here, so the module does not depend on nf_conntrack's symbols.
+ */
+s32 rct_nfct_seq_offset(const struct sk_buff *skb, u32 seq)
+{
+#if IS_ENABLED(CONFIG_NF_CONNTRACK)
+	enum ip_conntrack_info ctinfo;
+	const struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+	const struct nf_conn_seqadj *seqadj;
+	const struct nf_ct_seqadj *way;
+
+	if (!ct || nf_ct_is_template(ct) || !test_bit(IPS_SEQ_ADJUST_BIT, &ct->status))
+		return 0;
+	seqadj = nfct_seqadj(ct);
+	if (!seqadj)
+		return 0;
+	way = &seqadj->seq[!CTINFO2DIR(ctinfo)];
+	return after(seq, READ_ONCE(way->correction_pos)) ? READ_ONCE(way->offset_after) :
+							     READ_ONCE(way->offset_before);
+#else
+	return 0;
+#endif
+}
+
 void *rct_this_cpu_ptr(void __percpu *ptr)
 {
 	return this_cpu_ptr(ptr);
@@ -208,6 +237,99 @@ void *rct_this_cpu_ptr(void __percpu *ptr)
 void rct_warn_table_full(void)
 {
 	net_warn_ratelimited("rust_conntrack: table full, dropping packet\n");
+}
+
+/*
+ * nf_l4proto_log_invalid: 6.12 hands the packet to nf_log_packet with the prefix
+ * "nf_ct_proto_%d: <msg> ", and nf_log_syslog prints it at KERN_NOTICE as
+ * "<prefix>IN=<in> OUT=<out> ... SRC=... DST=... LEN=... PROTO=...". Rust formats the
+ * prefix (head) and the packet's fields (tail); the devices are the hook state's.
+ */
+void rct_log_invalid(const struct nf_hook_state *state, const char *head, const char *tail)
+{
+	net_notice_ratelimited("rust_conntrack: %s IN=%s OUT=%s %s\n", head,
+			       state->in ? state->in->name : "",
+			       state->out ? state->out->name : "", tail);
+}
+
+bool rct_net_is_init(const struct net *net)
+{
+	return net_eq(net, &init_net);
+}
+
+/*
+ * The sysctls under net/rust_conntrack: one handler for all. The kernel's own parser
+ * (proc_dointvec or proc_douintvec, as 6.12's handler parses the value) reads and writes
+ * the text through a temporary; Rust validates, converts and stores the value
+ * (rct_sysctl_read and rct_sysctl_write, src/sys/sysctl.rs). .data is the netns' state,
+ * which only Rust dereferences; .extra1 the sysctl's index; .extra2 non-NULL for an
+ * unsigned value.
+ */
+static int rct_sysctl_handler(const struct ctl_table *table, int write, void *buffer,
+			      size_t *lenp, loff_t *ppos)
+{
+	unsigned int index = (unsigned long)table->extra1;
+	bool is_unsigned = table->extra2 != NULL;
+	struct ctl_table tmp = *table;
+	union {
+		int i;
+		unsigned int u;
+	} val;
+	long long v;
+	int ret;
+
+	/* As proc_dou8vec_minmax: the current value first, so that a write that parses
+	 * nothing (at a non-zero position) stores it back unchanged. */
+	ret = rct_sysctl_read(table->data, index, &v);
+	if (ret)
+		return ret;
+	if (is_unsigned)
+		val.u = (unsigned int)v;
+	else
+		val.i = (int)v;
+	tmp.data = &val;
+	tmp.maxlen = sizeof(val);
+	if (is_unsigned)
+		ret = proc_douintvec(&tmp, write, buffer, lenp, ppos);
+	else
+		ret = proc_dointvec(&tmp, write, buffer, lenp, ppos);
+	if (ret || !write)
+		return ret;
+	return rct_sysctl_write(table->data, index, is_unsigned ? (long long)val.u : val.i);
+}
+
+struct ctl_table_header *rct_sysctl_register(struct net *net, const struct rct_sysctl_desc *descs,
+					     unsigned int n, void *state)
+{
+	struct ctl_table_header *hdr;
+	struct ctl_table *table;
+	unsigned int i;
+
+	table = kcalloc(n, sizeof(*table), GFP_KERNEL);
+	if (!table)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		table[i].procname = descs[i].name;
+		table[i].mode = descs[i].mode;
+		table[i].maxlen = sizeof(int);
+		table[i].data = state;
+		table[i].proc_handler = rct_sysctl_handler;
+		table[i].extra1 = (void *)(unsigned long)i;
+		table[i].extra2 = descs[i].is_unsigned ? (void *)1 : NULL;
+	}
+	hdr = register_net_sysctl_sz(net, "net/rust_conntrack", table, n);
+	if (!hdr)
+		kfree(table);
+	return hdr;
+}
+
+void rct_sysctl_unregister(struct ctl_table_header *hdr)
+{
+	const struct ctl_table *table = hdr->ctl_table_arg;
+
+	/* Waits for running handlers. */
+	unregister_net_sysctl_table(hdr);
+	kfree(table);
 }
 
 void rct_warn_expect_table_full(void)

@@ -17,6 +17,7 @@
 //! | `hlist_nulls` | `hlist_nulls` chains: the hash table and the per-CPU lists as types |
 //! | `refcount` | `refcount_t` and counted references to type-stable objects |
 //! | `slab` | `SLAB_TYPESAFE_BY_RCU` caches |
+//! | `sysctl` | the sysctls under `net/rust_conntrack`, per netns (`register_net_sysctl_sz`) |
 //! | `work` | the module-wide state and the collector's deferred work on it |
 //! | `time`, `random`, `params`, `log` | jiffies, random numbers, module parameters, rate-limited messages |
 
@@ -39,5 +40,6 @@ pub(crate) mod refcount;
 pub(crate) mod skb;
 pub(crate) mod slab;
 pub(crate) mod sync;
+pub(crate) mod sysctl;
 pub(crate) mod time;
 pub(crate) mod work;

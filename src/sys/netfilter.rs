@@ -15,7 +15,7 @@ use crate::proto::pipeline::{Hook, HookCtx, HookRole, Verdict};
 use crate::proto::tuple::L3;
 use crate::sys::bindings;
 use crate::sys::netns::Net;
-use crate::sys::skb::SkBuff;
+use crate::sys::skb::{HookPacket, SkBuff};
 use core::ptr::NonNull;
 use kernel::error::to_result;
 use kernel::ffi::{c_uint, c_void};
@@ -173,7 +173,9 @@ unsafe fn run_hook(
         out_loopback: unsafe { bindings::rct_hook_out_loopback(state) },
         clock: clock_now(),
     };
-    match ct.hook(role, skb, &ctx) {
+    // SAFETY: `state` is the hook state netfilter passed with `skb`, valid for the call.
+    let pkt = unsafe { HookPacket::new(skb, state) };
+    match ct.hook(role, &pkt, &ctx) {
         Verdict::Accept => bindings::NF_ACCEPT,
         Verdict::Drop => bindings::NF_DROP,
     }

@@ -51,6 +51,12 @@ impl Net {
         self.0.get()
     }
 
+    /// Whether this is the initial netns (`net_eq(net, &init_net)`).
+    pub(crate) fn is_init(&self) -> bool {
+        // SAFETY: `self` is a live netns (type invariant); the helper compares addresses.
+        unsafe { bindings::rct_net_is_init(self.as_ptr()) }
+    }
+
     /// The module's state for this netns, or `None` outside `init`..`exit`.
     pub(crate) fn ct_state(&self) -> Option<&NetState> {
         // SAFETY: `self` is a live netns (type invariant) and the module's pernet slot exists
@@ -89,6 +95,12 @@ impl NetHandle {
         Self {
             net: NonNull::from(Net::init_net()).cast(),
         }
+    }
+
+    /// Whether this is the initial netns.
+    pub(crate) fn is_init_net(&self) -> bool {
+        // SAFETY: `net` is alive (type invariant); the helper compares addresses.
+        unsafe { bindings::rct_net_is_init(self.net.as_ptr()) }
     }
 
     /// `hash_conntrack_raw` of `key` in zone 0: siphash with the module's random key, salted

@@ -5,10 +5,11 @@
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
 use crate::proto::handoff::NfView;
-use crate::proto::pipeline::{Hook, Packet};
+use crate::proto::pipeline::{Hook, LogInvalid, Packet};
 use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple, L3};
 use crate::sys::bindings;
 use crate::sys::netfilter::{pf_of_l3, raw_of_hook};
+use core::fmt;
 use kernel::types::Opaque;
 
 /// A packet as netfilter hands it to a hook. The module only reads it; it never writes
@@ -95,6 +96,12 @@ impl Packet for SkBuff {
         unsafe { bindings::rct_l4_checksum_ok(self.as_ptr(), hooknum, dataoff, proto, pf, len) }
     }
 
+    fn nf_receiver_offset(&self, seq: u32) -> i32 {
+        // SAFETY: `self` wraps a valid skb, which holds a reference on its nf_conntrack entry
+        // for as long as we have it; the helper only reads that entry's sequence adjustment.
+        unsafe { bindings::rct_nfct_seq_offset(self.as_ptr(), seq) }
+    }
+
     fn tail(&self, off: usize) -> Option<&[u8]> {
         let off = u32::try_from(off).ok()?;
         let mut len = 0u32;
@@ -136,5 +143,116 @@ impl Packet for SkBuff {
             this_dir: tuple(&this_dir)?,
             other_dir: tuple(&other_dir)?,
         })
+    }
+}
+
+/// A packet at a hook: the skb and the hook state (its devices, for the log).
+///
+/// # Invariants
+///
+/// `state` is the valid hook state netfilter passed with `skb`, for as long as `self` exists.
+pub(crate) struct HookPacket<'a> {
+    skb: &'a SkBuff,
+    state: *const bindings::nf_hook_state,
+}
+
+impl<'a> HookPacket<'a> {
+    /// The packet of one hook call.
+    ///
+    /// # Safety
+    ///
+    /// `state` must be the hook state netfilter passed with `skb`, valid for `'a`.
+    pub(crate) unsafe fn new(skb: &'a SkBuff, state: *const bindings::nf_hook_state) -> Self {
+        // INVARIANT: the caller guarantees `state` valid for `'a`.
+        Self { skb, state }
+    }
+}
+
+impl PacketBytes for HookPacket<'_> {
+    fn len(&self) -> usize {
+        self.skb.len()
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ParseError> {
+        self.skb.read(offset, buf)
+    }
+}
+
+impl Packet for HookPacket<'_> {
+    fn l4_checksum_ok(
+        &self,
+        hook: Hook,
+        l3: L3,
+        dataoff: usize,
+        proto: u8,
+        len: Option<usize>,
+    ) -> bool {
+        self.skb.l4_checksum_ok(hook, l3, dataoff, proto, len)
+    }
+
+    fn checksum_none(&self) -> bool {
+        self.skb.checksum_none()
+    }
+
+    fn nf_view(&self) -> Option<NfView> {
+        self.skb.nf_view()
+    }
+
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.skb.tail(off)
+    }
+
+    fn nf_receiver_offset(&self, seq: u32) -> i32 {
+        self.skb.nf_receiver_offset(seq)
+    }
+
+    #[inline(never)] // The buffers only take stack on the (rare, rate-limited) log path.
+    fn log_invalid(&self, line: &LogInvalid<'_>) {
+        let mut head = CBuf::<128>::new();
+        let mut tail = CBuf::<160>::new();
+        // Truncated if longer: the buffers hold what 6.12's messages and fields need.
+        let _ = line.write_head(&mut head);
+        let _ = line.write_tail(&mut tail);
+        // SAFETY: `state` is valid (type invariant); both strings are NUL-terminated.
+        unsafe { bindings::rct_log_invalid(self.state, head.as_ptr(), tail.as_ptr()) };
+    }
+}
+
+/// A NUL-terminated string built with `fmt::Write` in a fixed buffer, cut at `N - 1` bytes.
+struct CBuf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> CBuf<N> {
+    fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    /// The string, NUL-terminated (the buffer starts zeroed and the last byte stays 0).
+    fn as_ptr(&self) -> *const kernel::ffi::c_char {
+        self.buf.as_ptr().cast()
+    }
+}
+
+impl<const N: usize> fmt::Write for CBuf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = N.saturating_sub(1).saturating_sub(self.len);
+        let n = s.len().min(room);
+        if let (Some(dst), Some(src)) = (
+            self.buf.get_mut(self.len..self.len + n),
+            s.as_bytes().get(..n),
+        ) {
+            dst.copy_from_slice(src);
+            self.len += n;
+        }
+        if n < s.len() {
+            Err(fmt::Error)
+        } else {
+            Ok(())
+        }
     }
 }
