@@ -23,9 +23,12 @@
 #   router-ftp-vF / masq-ftp-vF   across a forwarding router (natlib.sh's three
 #                 namespaces, all compared), then through a masquerading router (nft
 #                 masquerade on its server side; nf_nat_ftp rewrites PORT and EPRT). The
-#                 masquerade case prints nf_conntrack's expectations in every namespace,
-#                 and an IPv4 client whose address is longer than the router's makes
-#                 nf_nat_ftp change the length of the PORT command (sequence adjustment).
+#                 masquerade case prints nf_conntrack's expectations in every namespace and
+#                 the router's table; nf_nat_ftp changes the length of the command (and
+#                 nf_conntrack adjusts the sequence numbers after it) with an IPv4 client
+#                 address longer than the router's (shorter), with SNAT to a longer address
+#                 than the client's (longer), and over IPv6, where it writes the router's
+#                 address out in full (longer).
 #   tftp-vF       a crafted RRQ to a UDP socket that never answers (the expectation stays),
 #                 then DATA from another port of the server, acknowledged; then tftp-hpa's
 #                 get and put against tftpd-hpa.
@@ -236,6 +239,15 @@ EOF
 				# The server connected to the router (PORT rewritten), which sent it on.
 				ct_ref "$NAT_R" "PORT from 10.78.1.102: the data connection to the router, to the client" 1 \
 					"^ipv4 +2 tcp .* src=${ARE[$S]} dst=${ARE[$RS]} sport=[0-9]+ dport=[0-9]+ src=10\\.78\\.1\\.102 dst=${ARE[$S]} "
+				# SNAT to an address longer than the client's, before the masquerade rule:
+				# 10,78,1,2 rewritten as 10,78,2,100, the command grows by 2 bytes.
+				step "SNAT to 10.78.2.100 before the masquerade" ip -n "$NAT_R" addr add 10.78.2.100/24 dev veth-rs
+				step "SNAT to 10.78.2.100 before the masquerade" ip netns exec "$NAT_R" \
+					nft insert rule inet rct_nat post oifname "veth-rs" tcp dport 21 snat ip to 10.78.2.100
+				ftp_curl "PORT through SNAT to 10.78.2.100 (PORT lengthened by NAT)" "$NAT_C" "$(url_of "$S")" \
+					-P - --disable-eprt
+				ct_ref "$NAT_R" "PORT through SNAT to 10.78.2.100: the data connection to the router, to the client" 1 \
+					"^ipv4 +2 tcp .* src=${ARE[$S]} dst=10\\.78\\.2\\.100 sport=[0-9]+ dport=[0-9]+ src=${ARE[$C]} dst=${ARE[$S]} "
 			fi
 			HL_SHOW_CT=
 		fi
