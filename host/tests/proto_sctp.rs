@@ -1222,8 +1222,8 @@ impl Packet for Offloaded<'_> {
         self.0.get(off..)
     }
 
-    fn nf_receiver_offset(&self, _seq: u32) -> i32 {
-        0
+    fn nf_seqadj(&self) -> Option<[crate::proto::handoff::SeqAdj; 2]> {
+        None
     }
 }
 

@@ -352,8 +352,8 @@ impl Packet for Logged<'_> {
         self.pkt.tail(off)
     }
 
-    fn nf_receiver_offset(&self, _seq: u32) -> i32 {
-        0
+    fn nf_seqadj(&self) -> Option<[crate::proto::handoff::SeqAdj; 2]> {
+        None
     }
     fn log_invalid(&self, line: &LogInvalid<'_>) {
         let (mut head, mut tail) = (String::new(), String::new());

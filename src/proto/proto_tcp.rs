@@ -1626,10 +1626,20 @@ impl L4Proto for Tcp {
             synproxy: false,
         };
         // Only nf_nat's helpers move sequence numbers (nf_conntrack's synproxy aside), and
-        // only on connections with a helper: the module's helper hints at nf_nat's.
+        // only on connections with a helper: the module's helper hints at nf_nat's. Where
+        // nf_conntrack has not seen the packet yet (its hook after ours at this priority),
+        // the adjustment the helper hook last saw for the connection stands in.
         let mut seg = *seg;
         if ct.helper_of(entry).is_some() {
-            seg.receiver_offset = pkt.nf_receiver_offset(seg.ack_seq.wrapping_sub(1));
+            let receiver = match pkt.nf_seqadj() {
+                Some([_, other]) => Some(other),
+                None => ct
+                    .seqadj(entry)
+                    .and_then(|a| a.get(tctx.dir.reverse() as usize).copied()),
+            };
+            if let Some(r) = receiver {
+                seg.receiver_offset = r.offset(seg.ack_seq.wrapping_sub(1));
+            }
         }
         ct.with_l4(entry, |st| match st {
             L4State::Tcp(conn) => tcp_packet(conn, &seg, &tctx, &s.tcp, &s.timeouts).into(),
