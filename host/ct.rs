@@ -523,6 +523,10 @@ impl Packet for Pkt<'_> {
     fn nf_seqadj(&self) -> Option<[crate::proto::handoff::SeqAdj; 2]> {
         None
     }
+
+    fn nf_nat_helper(&self) -> bool {
+        false
+    }
 }
 
 /// One's complement sum of `data` as big-endian 16-bit words, added to `sum`.

@@ -149,6 +149,7 @@ struct rct_seqadj {
 };
 bool rct_nfct_seqadj(const struct sk_buff *skb, struct rct_seqadj *this_dir,
 		     struct rct_seqadj *other_dir);
+bool rct_nfct_nat_helper(const struct sk_buff *skb);
 
 /* Per-CPU data used only with bottom halves disabled. */
 void *rct_this_cpu_ptr(void __percpu *ptr);

@@ -577,8 +577,9 @@ fn expectation_table_sizes_follow_the_connection_table() {
 }
 
 /// A packet for which nf_conntrack's entry says NAT moved the sequence numbers of the
-/// direction `.1` (0: the packet's, 1: the other) by 4 from position 0 on.
-struct Shifted<'a>(&'a [u8], Option<usize>);
+/// direction `.1` (0: the packet's, 1: the other) by 4 from position 0 on, and (`.2`) that
+/// it is translated and has a helper.
+struct Shifted<'a>(&'a [u8], Option<usize>, bool);
 
 impl crate::proto::tuple::PacketBytes for Shifted<'_> {
     fn len(&self) -> usize {
@@ -613,6 +614,10 @@ impl crate::proto::pipeline::Packet for Shifted<'_> {
         *adj.get_mut(self.1?)? = moved;
         Some(adj)
     }
+
+    fn nf_nat_helper(&self) -> bool {
+        self.2
+    }
 }
 
 #[test]
@@ -629,9 +634,9 @@ fn acknowledgements_of_a_rewritten_command_count_in_nat_sequence_space() {
         if case == "remembered" {
             // The command passing the helper hook, nf_conntrack's entry rewritten.
             let cmd = s.packet(true, PSH | ACK, b"NOOP\r\n");
-            let p = Shifted(&cmd, Some(0));
+            let p = Shifted(&cmd, Some(0), false);
             let pre = ctx(Hook::PreRouting, L3::Ipv4, 0x66, s.now, HZ);
-            pipeline::hook(&ct, HookRole::Track, &Shifted(&cmd, None), &pre);
+            pipeline::hook(&ct, HookRole::Track, &Shifted(&cmd, None, false), &pre);
             let post = ctx(Hook::PostRouting, L3::Ipv4, 0x66, s.now, HZ);
             pipeline::hook(&ct, HookRole::Helper, &p, &post);
             assert_eq!(ct.seqadj(&s.master()).map(|a| a[0].offset_after), Some(4));
@@ -639,10 +644,71 @@ fn acknowledgements_of_a_rewritten_command_count_in_nat_sequence_space() {
         let invalid = ct.stat(Stat::Invalid);
         s.seq[0] = s.seq[0].wrapping_add(4);
         let reply = s.packet(false, PSH | ACK, b"200 ok\r\n");
-        let p = Shifted(&reply, (case == "live").then_some(1));
+        let p = Shifted(&reply, (case == "live").then_some(1), false);
         let c = ctx(Hook::PreRouting, L3::Ipv4, 0x77, s.now + 1, HZ);
         pipeline::hook(&ct, HookRole::Track, &p, &c);
         let counted = ct.stat(Stat::Invalid) - invalid;
         assert_eq!(counted, u32::from(case == "none"), "{case}");
     }
+}
+
+#[test]
+fn a_rewrite_nf_nat_ftp_will_make_is_expected_before_nf_conntrack_records_it() {
+    // The control connection is translated to 10.100.200.250, so nf_nat_ftp rewrites the
+    // client's "192,168,1,10,156,64" as "10,100,200,250,156,64", 2 bytes longer. The server's
+    // acknowledgement of it comes before nf_conntrack has shown any adjustment to us.
+    let ct = ct();
+    let mut s = Session::new(&ct, false, 40000, 21);
+    s.open();
+    let master = s.master();
+    let snat = ports_tuple(
+        L3::Ipv4,
+        IPPROTO_TCP,
+        addr4(B4),
+        addr4([10, 100, 200, 250]),
+        21,
+        40000,
+    );
+    ct.set_reply(&master, &snat.key(), 0);
+    let port = s.packet(true, PSH | ACK, b"PORT 192,168,1,10,156,64\r\n");
+    let pre = ctx(Hook::PreRouting, L3::Ipv4, 0x55, s.now, HZ);
+    pipeline::hook(&ct, HookRole::Track, &Shifted(&port, None, true), &pre);
+    let post = ctx(Hook::PostRouting, L3::Ipv4, 0x55, s.now, HZ);
+    pipeline::hook(&ct, HookRole::Helper, &Shifted(&port, None, true), &post);
+    let adj = ct.seqadj(&master).expect("adjustment expected");
+    assert_eq!((adj[0].offset_before, adj[0].offset_after), (0, 2));
+    assert_eq!(adj[1], Default::default());
+    let invalid = ct.stat(Stat::Invalid);
+    s.seq[0] = s.seq[0].wrapping_add(2);
+    let reply = s.packet(false, PSH | ACK, b"200 ok\r\n");
+    let c = ctx(Hook::PreRouting, L3::Ipv4, 0x56, s.now + 1, HZ);
+    pipeline::hook(&ct, HookRole::Track, &Shifted(&reply, None, false), &c);
+    assert_eq!(
+        ct.stat(Stat::Invalid),
+        invalid,
+        "the acknowledgement is in window"
+    );
+}
+
+#[test]
+fn nf_nat_ftp_text_lengths() {
+    use crate::proto::helper::nat_ftp_len;
+    use crate::proto::helper_ftp::FtpType;
+    let v4 = addr4([10, 78, 2, 100]);
+    assert_eq!(
+        nat_ftp_len(FtpType::Port, L3::Ipv4, &v4, 40021),
+        "10,78,2,100,156,85".len()
+    );
+    assert_eq!(
+        nat_ftp_len(FtpType::Eprt, L3::Ipv4, &v4, 40021),
+        "|1|10.78.2.100|40021|".len()
+    );
+    assert_eq!(
+        nat_ftp_len(FtpType::Eprt, L3::Ipv6, &Addr(B6), 40021),
+        "|2|fd78:0002:0000:0000:0000:0000:0000:0001|40021|".len()
+    );
+    assert_eq!(
+        nat_ftp_len(FtpType::Epsv, L3::Ipv6, &Addr(B6), 7),
+        "|||7|".len()
+    );
 }

@@ -1225,6 +1225,10 @@ impl Packet for Offloaded<'_> {
     fn nf_seqadj(&self) -> Option<[crate::proto::handoff::SeqAdj; 2]> {
         None
     }
+
+    fn nf_nat_helper(&self) -> bool {
+        false
+    }
 }
 
 #[test]

@@ -46,6 +46,20 @@ pub(crate) struct SeqAdj {
 }
 
 impl SeqAdj {
+    /// `nf_ct_seqadj_set`: a payload at `seq` was rewritten `off` bytes longer.
+    pub(crate) fn set(&mut self, seq: u32, off: i32) {
+        if off == 0 {
+            return;
+        }
+        if self.offset_before == self.offset_after
+            || (self.correction_pos.wrapping_sub(seq) as i32) < 0
+        {
+            self.correction_pos = seq;
+            self.offset_before = self.offset_after;
+            self.offset_after = self.offset_after.wrapping_add(off);
+        }
+    }
+
     /// `nf_ct_seq_offset` for `seq`.
     pub(crate) fn offset(&self, seq: u32) -> i32 {
         if (self.correction_pos.wrapping_sub(seq) as i32) < 0 {

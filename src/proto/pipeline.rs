@@ -163,6 +163,11 @@ pub(crate) trait Packet: PacketBytes {
     /// to another length. No default: a wrapper that forgot to pass it on would say `None`.
     fn nf_seqadj(&self) -> Option<[SeqAdj; 2]>;
 
+    /// Whether nf_conntrack's entry for the packet is translated and has a helper: then
+    /// nf_nat's helper rewrites what nf_conntrack's helper finds in it (`nf_nat_ftp`). No
+    /// default, as [`Packet::nf_seqadj`].
+    fn nf_nat_helper(&self) -> bool;
+
     /// The packet's bytes from `off` to its end, in one piece: 6.12's helpers make the skb
     /// linear first (`skb_linearize`). `None` if that fails or `off` is past the end.
     fn tail(&self, off: usize) -> Option<&[u8]>;
@@ -265,6 +270,10 @@ impl<P: Packet + ?Sized> Packet for Checked<'_, P> {
 
     fn nf_seqadj(&self) -> Option<[SeqAdj; 2]> {
         self.pkt.nf_seqadj()
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        self.pkt.nf_nat_helper()
     }
 
     fn checksum_none(&self) -> bool {

@@ -15,6 +15,7 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_helper.h>
 #include <net/netfilter/nf_conntrack_seqadj.h>
 
 unsigned int rct_net_id __read_mostly;
@@ -233,6 +234,23 @@ bool rct_nfct_seqadj(const struct sk_buff *skb, struct rct_seqadj *this_dir,
 		out->offset_after = READ_ONCE(way->offset_after);
 	}
 	return true;
+#else
+	return false;
+#endif
+}
+
+/* Whether nf_conntrack's entry for the packet is translated and has a helper (RCU held). */
+bool rct_nfct_nat_helper(const struct sk_buff *skb)
+{
+#if IS_ENABLED(CONFIG_NF_CONNTRACK)
+	enum ip_conntrack_info ctinfo;
+	const struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+	const struct nf_conn_help *help;
+
+	if (!ct || nf_ct_is_template(ct) || !(READ_ONCE(ct->status) & IPS_NAT_MASK))
+		return false;
+	help = nfct_help(ct);
+	return help && rcu_access_pointer(help->helper);
 #else
 	return false;
 #endif

@@ -112,6 +112,12 @@ impl Packet for SkBuff {
         Some([adj(&this_dir), adj(&other_dir)])
     }
 
+    fn nf_nat_helper(&self) -> bool {
+        // SAFETY: `self` wraps a valid skb, which holds a reference on its nf_conntrack entry
+        // for as long as we have it; the helper only reads its status and helper extension.
+        unsafe { bindings::rct_nfct_nat_helper(self.as_ptr()) }
+    }
+
     fn tail(&self, off: usize) -> Option<&[u8]> {
         let off = u32::try_from(off).ok()?;
         let mut len = 0u32;
@@ -214,6 +220,10 @@ impl Packet for HookPacket<'_> {
 
     fn nf_seqadj(&self) -> Option<[SeqAdj; 2]> {
         self.skb.nf_seqadj()
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        self.skb.nf_nat_helper()
     }
 
     #[inline(never)] // The buffers only take stack on the (rare, rate-limited) log path.
