@@ -335,6 +335,29 @@ impl Table {
         });
     }
 
+    /// The first bucket at or after `from` whose chain is not empty in the array now, if any
+    /// (`/proc` steps over empty buckets with it). Reads heads only, in RCU sections of
+    /// [`PEEK_CHUNK`] buckets at most, and may sleep between two.
+    pub(crate) fn next_nonempty(&self, from: u32) -> Option<u32> {
+        let mut bucket = from;
+        loop {
+            let rcu = RcuGuard::new();
+            let view = self.view(&rcu);
+            let end = view.size().min(bucket.saturating_add(PEEK_CHUNK));
+            while bucket < end {
+                if !view.is_empty(bucket) {
+                    return Some(bucket);
+                }
+                bucket += 1;
+            }
+            if bucket >= view.size() {
+                return None;
+            }
+            drop(rcu);
+            crate::sys::time::cond_resched();
+        }
+    }
+
     /// Deletes every entry of `owner` (netns exit). Under the table mutex, as 6.12's
     /// `nf_ct_iterate_cleanup` runs under `nf_conntrack_mutex`: no resize moves entries
     /// between buckets behind the scan. Process context (it sleeps).
@@ -381,6 +404,9 @@ impl Table {
             .is_some_and(|l| l.relink(conn, dir as usize, from, to))
     }
 }
+
+/// Buckets [`Table::next_nonempty`] peeks at in one RCU section.
+const PEEK_CHUNK: u32 = 4096;
 
 /// `NF_CT_EVICTION_RANGE`.
 const EVICTION_RANGE: u32 = 8;
