@@ -90,6 +90,8 @@ pub(crate) struct HelperId {
     pub(crate) kind: HelperKind,
     /// The port it was registered for.
     pub(crate) port: u16,
+    /// Its place in its parameter's list of ports.
+    pub(crate) index: u8,
 }
 
 impl HelperId {
@@ -100,13 +102,14 @@ impl HelperId {
 }
 
 impl fmt::Display for HelperId {
-    /// The helper's name as `nf_ct_helper_init` makes it: `ftp` on the default port, `ftp-2121`
-    /// on another.
+    /// The helper's name as `nf_ct_helper_init` makes it: the plain name on the default
+    /// port; on another, `ftp-` and the port (nf_conntrack_ftp passes the port as the id),
+    /// `tftp-` and the port's place in `ports=` (nf_conntrack_tftp passes the index).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.port == self.kind.default_port() {
-            f.write_str(self.kind.name())
-        } else {
-            write!(f, "{}-{}", self.kind.name(), self.port)
+        match self.kind {
+            _ if self.port == self.kind.default_port() => f.write_str(self.kind.name()),
+            HelperKind::Ftp => write!(f, "ftp-{}", self.port),
+            HelperKind::Tftp => write!(f, "tftp-{}", self.index),
         }
     }
 }
@@ -159,7 +162,13 @@ impl HelperPorts {
             IPPROTO_UDP => (HelperKind::Tftp, &self.tftp),
             _ => return None,
         };
-        ports.contains(&dst).then_some(HelperId { kind, port: dst })
+        let index = ports.iter().position(|&p| p == dst)?;
+        Some(HelperId {
+            kind,
+            port: dst,
+            // Below `MAX_PORTS`.
+            index: index as u8,
+        })
     }
 }
 
@@ -261,6 +270,15 @@ pub(crate) fn help<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     let Some(helper) = ct.helper_of(&m.entry) else {
         return Verdict::Accept;
     };
+    // nf_conntrack has seen the packet by now: remember how far nf_nat's helpers moved the
+    // sequence numbers, for the tracking hook, which may run before nf_conntrack's.
+    if let Some([this, other]) = pkt.nf_seqadj() {
+        let adj = match m.dir {
+            Dir::Original => [this, other],
+            Dir::Reply => [other, this],
+        };
+        ct.set_seqadj(&m.entry, adj);
+    }
     let exp = match helper.kind {
         HelperKind::Ftp => match ftp(ct, pkt, parsed.dataoff, &m, helper) {
             Ok(Some(exp)) => exp,
