@@ -65,14 +65,30 @@ void rct_rcu_read_unlock(void);
 
 /* The hash table: buckets, striped bucket locks (as nf_conntrack_locks), hashing. */
 #define RCT_LOCKS 1024
-struct hlist_nulls_head *rct_alloc_hashtable(unsigned int size);
-void rct_free_hashtable(struct hlist_nulls_head *table);
+/* A bucket array: its size and its chain heads, chain i ending in nulls value i. */
+struct rct_htable {
+	unsigned int size;
+	struct hlist_nulls_head *heads;
+};
+struct rct_htable *rct_alloc_hashtable(unsigned int size, bool nowarn);
+void rct_free_hashtable(struct rct_htable *table);
 unsigned int rct_htable_size_param(void);
 unsigned long rct_totalram_pages(void);
 /* Initialises the bucket locks and the hash key, the first time only. Process context. */
 void rct_tables_init_once(void);
-void rct_double_lock(unsigned int h1, unsigned int h2);
+/* The generation (nf_conntrack_generation): odd while a resize moves the entries. */
+unsigned int rct_generation_begin(void);
+bool rct_generation_retry(unsigned int seq);
+/* Locks two buckets' stripes; true (nothing locked) if the generation is no longer seq. */
+bool rct_double_lock(unsigned int h1, unsigned int h2, unsigned int seq);
 void rct_double_unlock(unsigned int h1, unsigned int h2);
+/* Every bucket lock at once, and the generation's write section; bottom halves off. */
+void rct_all_lock(void);
+void rct_all_unlock(void);
+/* One resize at a time, none during a netns' cleanup (nf_conntrack_mutex). */
+void rct_table_mutex_lock(void);
+void rct_table_mutex_unlock(void);
+void rct_synchronize_net(void);
 void rct_local_bh_disable(void);
 void rct_local_bh_enable(void);
 u32 rct_hash(const void *key, unsigned int len, u32 zone, const struct net *net);

@@ -96,9 +96,9 @@ fn modes_as_6_12_sets_them() {
         let (init, other) = (s.mode(true), s.mode(false));
         match s.name() {
             // Global: writable in the initial netns only.
-            "max" | "expect_max" => assert_eq!((init, other), (0o644, 0o444)),
-            // Read-only everywhere (buckets: until the table can be resized).
-            "count" | "buckets" => assert_eq!((init, other), (0o444, 0o444)),
+            "max" | "expect_max" | "buckets" => assert_eq!((init, other), (0o644, 0o444)),
+            // Read-only everywhere.
+            "count" => assert_eq!((init, other), (0o444, 0o444)),
             // Per netns: writable in every one.
             _ => assert_eq!((init, other), (0o644, 0o644), "{}", s.name()),
         }
@@ -214,12 +214,47 @@ fn u8_and_int_handlers() {
     );
     // Global: not from another netns.
     assert_eq!(m.store(100, 100, false), Err(SysctlError::ReadOnly));
-    for name in ["count", "buckets"] {
-        assert_eq!(
-            by_name(name).store(1, 100, true),
-            Err(SysctlError::ReadOnly)
-        );
-    }
+    assert_eq!(
+        by_name("count").store(1, 100, true),
+        Err(SysctlError::ReadOnly)
+    );
+}
+
+/// `buckets` as `nf_conntrack_hash_sysctl` and `nf_conntrack_hash_resize` take a write: an
+/// `int` into an `unsigned int`, 0 `EINVAL`, beyond the `hashsize` limit (negative numbers
+/// included) `ENOMEM`; only in the initial netns.
+#[test]
+fn buckets_handler() {
+    let b = by_name("buckets");
+    assert_eq!(b.source, Source::Buckets);
+    assert_eq!(b.kind, Kind::HashSize);
+    assert_eq!(b.parse(), Parse::Int);
+    assert_eq!(b.store(1, 100, true), Ok(1));
+    assert_eq!(b.store(16384, 100, true), Ok(16384));
+    assert_eq!(
+        b.store(i64::from(HASHSIZE_MAX), 100, true),
+        Ok(HASHSIZE_MAX as i32)
+    );
+    assert_eq!(b.store(0, 100, true), Err(SysctlError::Invalid));
+    assert_eq!(
+        b.store(i64::from(HASHSIZE_MAX) + 1, 100, true),
+        Err(SysctlError::NoMemory)
+    );
+    assert_eq!(
+        b.store(i64::from(i32::MAX), 100, true),
+        Err(SysctlError::NoMemory)
+    );
+    assert_eq!(b.store(-1, 100, true), Err(SysctlError::NoMemory));
+    assert_eq!(
+        b.store(i64::from(i32::MIN), 100, true),
+        Err(SysctlError::NoMemory)
+    );
+    // Beyond an `int`: proc_dointvec refuses it before the handler.
+    assert_eq!(
+        b.store(i64::from(i32::MAX) + 1, 100, true),
+        Err(SysctlError::Invalid)
+    );
+    assert_eq!(b.store(1024, 100, false), Err(SysctlError::ReadOnly));
 }
 
 #[test]

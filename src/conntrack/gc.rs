@@ -68,10 +68,16 @@ impl GcState {
         let end_time = start_time.wrapping_add(max_duration);
         let mut expired = 0u32;
 
-        while i < table.size() {
+        loop {
             let rcu = RcuGuard::new();
+            // The array now: after a resize, the scan goes on in the new one from the same
+            // index (entries may be seen twice or missed this round), and ends at its size.
+            let view = table.view(&rcu);
+            if i >= view.size() {
+                break;
+            }
             let now = now_fn();
-            let walk = table.walk_rcu(i, &rcu, |conn, _| {
+            let walk = Table::walk(&view, i, |conn, _| {
                 if expired > expired_max {
                     return ControlFlow::Break(());
                 }

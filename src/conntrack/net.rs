@@ -226,7 +226,18 @@ impl NetState {
             Source::Acct => self.acct.store(v != 0, Relaxed),
             Source::Timestamp => self.tstamp.store(v != 0, Relaxed),
             Source::Helper => self.auto_helper.store(v != 0, Relaxed),
-            Source::Count | Source::Buckets => return Err(SysctlError::ReadOnly),
+            // `nf_conntrack_hash_resize`, here in process context; `max` stays as it is.
+            Source::Buckets => {
+                let g = global().ok_or(SysctlError::Invalid)?;
+                g.table.resize(v as u32).map_err(|e| {
+                    if e == ENOMEM {
+                        SysctlError::NoMemory
+                    } else {
+                        SysctlError::Invalid
+                    }
+                })?;
+            }
+            Source::Count => return Err(SysctlError::ReadOnly),
         }
         Ok(())
     }

@@ -8,15 +8,25 @@
 //! marker holding its bucket index, so the lookup notices and restarts (`search_restart`).
 //! Inserts and deletes take the bucket locks of both directions' chains, lower index first.
 //!
-//! Lock order: bucket locks (two at most, [`crate::sys::sync::BucketLocks`]), then an entry
-//! lock; a per-CPU unconfirmed list lock is never held together with a bucket lock.
+//! The bucket array can be replaced at run time ([`Table::resize`], the `buckets` sysctl), as
+//! `nf_conntrack_hash_resize` replaces it: with every bucket lock held, inside a write section
+//! of the table generation (`nf_conntrack_generation`). Lockers compute their buckets again if
+//! the generation moved on before they held their locks; a lookup that finds nothing retries
+//! if it moved on meanwhile (it may have walked the old array while entries left it); early
+//! drop, the collector and `/proc` use the array they read, bucket by bucket, and tolerate a
+//! change between two buckets.
+//!
+//! Lock order: the table mutex ([`crate::sys::sync::TableMutex`]: resize, netns cleanup),
+//! bucket locks (two at most, [`crate::sys::sync::BucketLocks`], or all of them for a resize),
+//! then an entry lock; a per-CPU unconfirmed list lock is never held together with a bucket
+//! lock.
 
 use crate::conntrack::entry::{Conn, ConnRef, EntryCache, TupleHash};
 use crate::conntrack::gc::GcState;
 use crate::conntrack::net::NetState;
 use crate::proto::sysctl::table_size;
 use crate::proto::tuple::{Dir, Key};
-use crate::sys::hlist_nulls::{Buckets, Walk};
+use crate::sys::hlist_nulls::{reciprocal_scale, Buckets, View, Walk};
 use crate::sys::rcu::RcuGuard;
 use crate::sys::work::{GlobalSlot, Published};
 use core::ops::ControlFlow;
@@ -54,25 +64,38 @@ impl Table {
         })
     }
 
+    /// The number of buckets now (`nf_conntrack_htable_size`).
     pub(crate) fn size(&self) -> u32 {
         self.buckets.size()
     }
 
-    /// The bucket of a raw hash (`reciprocal_scale`).
+    /// The bucket of a raw hash in the table as it is now (`reciprocal_scale`).
+    #[allow(dead_code)] // The KUnit cases use it.
     pub(crate) fn bucket_of(&self, hash: u32) -> u32 {
-        ((u64::from(hash) * u64::from(self.size())) >> 32) as u32
+        reciprocal_scale(hash, self.size())
     }
 
-    /// Walks chain `bucket` under RCU until `visit` breaks; `visit` gets each entry and the
+    /// The bucket array now, for the RCU section `rcu` (`nf_conntrack_get_ht`).
+    pub(super) fn view<'g>(&'g self, rcu: &'g RcuGuard) -> View<'g, Conn> {
+        self.buckets.view(rcu)
+    }
+
+    /// Walks chain `bucket` of `view` until `visit` breaks; `visit` gets each entry and the
     /// direction it is linked by.
-    pub(super) fn walk_rcu<'g, T>(
-        &'g self,
+    pub(super) fn walk<'g, T>(
+        view: &View<'g, Conn>,
         bucket: u32,
-        rcu: &'g RcuGuard,
         mut visit: impl FnMut(&'g Conn, Dir) -> ControlFlow<T>,
     ) -> Walk<T> {
+        view.walk(bucket, |conn, idx| visit(conn, dir_of(idx)))
+    }
+
+    /// `nf_conntrack_hash_resize`: moves every entry into a new array of `size` buckets.
+    /// Nothing if the table has that many; `EINVAL` for 0, `ENOMEM` if the array cannot be
+    /// allocated. Process context (it sleeps). The entry limit does not change.
+    pub(crate) fn resize(&self, size: u32) -> Result {
         self.buckets
-            .walk_rcu(bucket, rcu, |conn, idx| visit(conn, dir_of(idx)))
+            .resize(size, |conn, idx| conn.hash(dir_of(idx)))
     }
 
     /// `__nf_conntrack_find_get`: the entry with a direction whose tuple is `key`, in
@@ -98,10 +121,11 @@ impl Table {
         now: u32,
         mut observe: impl FnMut(&TupleHash),
     ) -> Option<(ConnRef, Dir)> {
-        let bucket = self.bucket_of(hash);
         loop {
             let rcu = RcuGuard::new();
-            let walk = self.walk_rcu(bucket, &rcu, |conn, dir| {
+            let view = self.view(&rcu);
+            let bucket = view.bucket_of(hash);
+            let walk = Self::walk(&view, bucket, |conn, dir| {
                 let th = conn.tuplehash(dir);
                 observe(th);
                 if conn.is_confirmed() && conn.is_expired(now) {
@@ -115,6 +139,9 @@ impl Table {
             });
             let (found, dir) = match walk {
                 Walk::Found(f) => f,
+                // A resize ran meanwhile: the entry may have left the chain walked for the
+                // new array before the walk reached it. Look again, in the new array.
+                Walk::End if view.changed() => continue,
                 Walk::End => return None,
                 Walk::Restart => {
                     owner.count_search_restart();
@@ -145,13 +172,13 @@ impl Table {
         if conn.set_status(crate::proto::conn::IPS_DYING) {
             return false;
         }
-        let (bo, br) = (
-            self.bucket_of(conn.hash(Dir::Original)),
-            self.bucket_of(conn.hash(Dir::Reply)),
-        );
-        // A confirmed entry is linked in exactly these two chains; DYING (set above, once)
-        // makes this the only unlink.
-        let table_ref = self.buckets.lock(bo, br).remove(conn, [bo, br]);
+        // A confirmed entry is linked in exactly the two chains of its hashes (in the array
+        // current once they are locked); DYING (set above, once) makes this the only unlink.
+        let locked = self
+            .buckets
+            .lock_hashes([conn.hash(Dir::Original), conn.hash(Dir::Reply)]);
+        let table_ref = locked.remove(conn, locked.buckets());
+        drop(locked);
         // The table's reference, after the locks.
         drop(table_ref);
         // `nf_ct_remove_expectations`: "most connection never expect any others".
@@ -177,11 +204,11 @@ impl Table {
         clash_ok: bool,
         chain_limit: u32,
     ) -> Insert {
-        let (bo, br) = (
-            self.bucket_of(conn.hash(Dir::Original)),
-            self.bucket_of(conn.hash(Dir::Reply)),
-        );
-        let locked = self.buckets.lock(bo, br);
+        // The buckets in the array current once locked: a resize before computes them again.
+        let locked = self
+            .buckets
+            .lock_hashes([conn.hash(Dir::Original), conn.hash(Dir::Reply)]);
+        let [bo, br] = locked.buckets();
         if conn.is_dying() {
             return Insert::Failed;
         }
@@ -238,13 +265,20 @@ impl Table {
     /// (`early_drop_list`). Returns how many went (0: none; the caller counts them in
     /// `early_drop`). Expired entries met on the way are reaped, as 6.12 does.
     pub(crate) fn early_drop(&self, owner: &NetState, hash: u32, now: u32) -> u32 {
-        let mut bucket = self.bucket_of(hash);
-        for _ in 0..EVICTION_RANGE {
+        let mut bucket = 0;
+        for i in 0..EVICTION_RANGE {
             let mut drops = 0u32;
             let rcu = RcuGuard::new();
+            // The array now, each time: after a resize, the next bucket is one of the new.
+            let view = self.view(&rcu);
+            bucket = if i == 0 {
+                view.bucket_of(hash)
+            } else {
+                (bucket + 1) % view.size()
+            };
             // A nulls mismatch (`Walk::Restart`) ends the scan of this chain, as 6.12's
             // `hlist_nulls_for_each_entry_rcu` ends it.
-            let _ = self.walk_rcu(bucket, &rcu, |conn, _| {
+            let _ = Self::walk(&view, bucket, |conn, _| {
                 if conn.is_confirmed() && conn.is_expired(now) {
                     self.gc_expired(conn, now);
                     return ControlFlow::<()>::Continue(());
@@ -266,27 +300,31 @@ impl Table {
             if drops != 0 {
                 return drops;
             }
-            bucket = (bucket + 1) % self.size();
         }
         0
     }
 
-    /// Calls `f` for every entry of `owner` in `bucket`, original direction, with the bucket
-    /// locked: nothing enters or leaves the chain meanwhile, so `f` sees each entry once.
+    /// Calls `f` for every entry of `owner` in `bucket` of the array now, original direction,
+    /// with the bucket locked: nothing enters or leaves the chain meanwhile, so `f` sees each
+    /// entry once. Nothing for a bucket beyond the array's size. (A resize between two calls
+    /// moves entries between buckets: a caller iterating may then see one twice or miss it,
+    /// as 6.12's `/proc` iterator may.)
     pub(crate) fn for_each_in_bucket(
         &self,
         bucket: u32,
         owner: &NetState,
         mut f: impl FnMut(&ConnRef),
     ) {
-        if bucket >= self.size() {
-            return;
-        }
         // An empty chain needs no lock: the peek is a plain read of its head.
-        if self.buckets.is_empty(bucket) {
-            return;
+        {
+            let rcu = RcuGuard::new();
+            if self.view(&rcu).is_empty(bucket) {
+                return;
+            }
         }
-        let locked = self.buckets.lock(bucket, bucket);
+        let Some(locked) = self.buckets.lock_buckets(bucket, bucket) else {
+            return;
+        };
         locked.walk(bucket, |conn, idx| {
             if dir_of(idx) == Dir::Original && conn.owned_by(owner) {
                 if let Some(c) = conn.try_get() {
@@ -297,12 +335,40 @@ impl Table {
         });
     }
 
-    /// Deletes every entry of `owner` (netns exit).
+    /// The first bucket at or after `from` whose chain is not empty in the array now, if any
+    /// (`/proc` steps over empty buckets with it). Reads heads only, in RCU sections of
+    /// [`PEEK_CHUNK`] buckets at most, and may sleep between two.
+    pub(crate) fn next_nonempty(&self, from: u32) -> Option<u32> {
+        let mut bucket = from;
+        loop {
+            let rcu = RcuGuard::new();
+            let view = self.view(&rcu);
+            let end = view.size().min(bucket.saturating_add(PEEK_CHUNK));
+            while bucket < end {
+                if !view.is_empty(bucket) {
+                    return Some(bucket);
+                }
+                bucket += 1;
+            }
+            if bucket >= view.size() {
+                return None;
+            }
+            drop(rcu);
+            crate::sys::time::cond_resched();
+        }
+    }
+
+    /// Deletes every entry of `owner` (netns exit). Under the table mutex, as 6.12's
+    /// `nf_ct_iterate_cleanup` runs under `nf_conntrack_mutex`: no resize moves entries
+    /// between buckets behind the scan. Process context (it sleeps).
     pub(crate) fn kill_all(&self, owner: &NetState) {
-        for bucket in 0..self.size() {
+        let _mutex = crate::sys::sync::TableMutex::lock();
+        let size = self.size();
+        for bucket in 0..size {
             loop {
                 let rcu = RcuGuard::new();
-                let walk = self.walk_rcu(bucket, &rcu, |conn, _| {
+                let view = self.view(&rcu);
+                let walk = Self::walk(&view, bucket, |conn, _| {
                     if !conn.owned_by(owner) || conn.is_dying() || !conn.is_confirmed() {
                         return ControlFlow::Continue(());
                     }
@@ -334,10 +400,13 @@ impl Table {
     /// by the slab would while a lookup stands on it. Returns whether it moved.
     pub(crate) fn move_for_test(&self, conn: &Conn, dir: Dir, from: u32, to: u32) -> bool {
         self.buckets
-            .lock(from, to)
-            .relink(conn, dir as usize, from, to)
+            .lock_buckets(from, to)
+            .is_some_and(|l| l.relink(conn, dir as usize, from, to))
     }
 }
+
+/// Buckets [`Table::next_nonempty`] peeks at in one RCU section.
+const PEEK_CHUNK: u32 = 4096;
 
 /// `NF_CT_EVICTION_RANGE`.
 const EVICTION_RANGE: u32 = 8;

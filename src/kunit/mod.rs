@@ -1522,3 +1522,112 @@ unsafe extern "C" fn rct_kunit_acct_and_timestamps(test: *mut bindings::kunit) {
     }
     ct.flush(&table);
 }
+
+/// Every flow of `sports` found in both directions, each direction's lookup giving the same
+/// entry, and every entry listed exactly once by a scan of all buckets.
+fn all_found(t: &Test, ct: &NetState, table: &Table, sports: core::ops::Range<u16>, now: u32) {
+    for sport in sports.clone() {
+        let flow = udp4_flow_tuple(sport);
+        let Some(inverse) = flow.invert() else {
+            return expect!(t, false);
+        };
+        match (find(ct, table, &flow, now), find(ct, table, &inverse, now)) {
+            (Some((a, da)), Some((b, db))) => {
+                expect_eq!(t, (da, db), (Dir::Original, Dir::Reply));
+                expect!(t, core::ptr::eq::<Conn>(&*a, &*b));
+            }
+            _ => {
+                pr_err!("flow {} lost in a table of {}\n", sport, table.size());
+                expect!(t, false);
+            }
+        }
+    }
+    let mut listed = 0u32;
+    for bucket in 0..table.size() {
+        table.for_each_in_bucket(bucket, ct, |_| listed += 1);
+    }
+    expect_eq!(t, listed, u32::from(sports.end - sports.start));
+}
+
+/// KUnit case `table_resize`: a table with entries in both directions resized smaller,
+/// larger, to one bucket and back: every entry found afterwards in both directions, listed
+/// once, the count unchanged; new entries and clashes as before; the nulls restart still
+/// works in the new array; 0 refused, the same size nothing.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_table_resize(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    const FLOWS: u16 = 300;
+    let first = 20000u16;
+    for sport in first..first + FLOWS {
+        pass(&ct, &table, cache, 0, &udp_flow(sport, false), 1000);
+        // Half of them replied.
+        if sport % 2 == 0 {
+            pass(&ct, &table, cache, 0, &udp_flow(sport, true), 1000);
+        }
+    }
+    expect_eq!(t, ct.entry_count(), u32::from(FLOWS));
+    all_found(&t, &ct, &table, first..first + FLOWS, 1000);
+    for size in [7u32, 1, 97, 1024, 3, 4096, 16] {
+        expect!(t, table.resize(size).is_ok());
+        expect_eq!(t, table.size(), size);
+        expect_eq!(t, ct.entry_count(), u32::from(FLOWS));
+        all_found(&t, &ct, &table, first..first + FLOWS, 1000);
+    }
+    // The same size: nothing; 0: refused, nothing changed.
+    expect!(t, table.resize(16).is_ok());
+    expect_eq!(t, table.resize(0), Err(EINVAL));
+    expect_eq!(t, table.size(), 16);
+    all_found(&t, &ct, &table, first..first + FLOWS, 1000);
+    // Packets of known flows find their entries (no new ones); new flows insert.
+    for sport in first..first + 10 {
+        pass(&ct, &table, cache, 0, &udp_flow(sport, true), 1100);
+    }
+    expect_eq!(t, ct.entry_count(), u32::from(FLOWS));
+    expect!(t, table.resize(61).is_ok());
+    for sport in first + FLOWS..first + FLOWS + 20 {
+        pass(&ct, &table, cache, 0, &udp_flow(sport, false), 1100);
+        pass(&ct, &table, cache, 0, &udp_flow(sport, true), 1100);
+    }
+    expect_eq!(t, ct.entry_count(), u32::from(FLOWS) + 20);
+    all_found(&t, &ct, &table, first..first + FLOWS + 20, 1100);
+    // The nulls restart in the new array: a lookup standing on an entry moved to another
+    // chain ends in that chain's nulls value and restarts.
+    let Some((entry, _)) = find(&ct, &table, &udp4_flow_tuple(first), 1100) else {
+        return expect!(t, false);
+    };
+    let orig = entry.tuplehash(Dir::Original);
+    let bucket = table.bucket_of(entry.hash(Dir::Original));
+    let other = (bucket + 1) % table.size();
+    let mut probe = udp4_flow_tuple(first);
+    probe.l4 = L4::Ports { src: 1, dst: 1 };
+    let key = probe.key();
+    let restarts = ct.stats_sum()[Stat::SearchRestart as usize];
+    let mut moved = false;
+    let found = table.find_observed(&ct, &key, entry.hash(Dir::Original), 1100, |th| {
+        if !moved && core::ptr::eq(th, orig) {
+            moved = table.move_for_test(&entry, Dir::Original, bucket, other);
+        }
+    });
+    expect!(t, moved);
+    expect!(t, table.move_for_test(&entry, Dir::Original, other, bucket));
+    expect!(t, found.is_none());
+    expect_eq!(
+        t,
+        ct.stats_sum()[Stat::SearchRestart as usize],
+        restarts + 1
+    );
+    drop(entry);
+    // Deletes find their entries in the new array.
+    ct.flush(&table);
+    expect_eq!(t, ct.entry_count(), 0);
+}

@@ -50,6 +50,8 @@ pub(crate) enum SysctlError {
     /// `EPERM`: a read-only value, or a global one written from another netns (the file's
     /// mode already refuses both with `EACCES` at open: this is the second line).
     ReadOnly,
+    /// `ENOMEM`: a table size 6.12 refuses to allocate, or an allocation that failed.
+    NoMemory,
 }
 
 /// Which kernel parser reads a sysctl's text.
@@ -82,6 +84,10 @@ pub(crate) enum Kind {
     },
     /// `proc_dointvec`, mode 0444.
     ReadOnly,
+    /// `nf_conntrack_hash_sysctl`: `proc_dointvec` into an `unsigned int`, then
+    /// `nf_conntrack_hash_resize`: 0 is `EINVAL`, more than [`HASHSIZE_MAX`] (negative
+    /// numbers included, as their `unsigned int`) `ENOMEM`.
+    HashSize,
 }
 
 /// Where a sysctl's value lives.
@@ -93,7 +99,7 @@ pub(crate) enum Source {
     Max,
     /// `nf_conntrack_count`: the netns' entries.
     Count,
-    /// `nf_conntrack_buckets`, global: the table's size (read-only for now).
+    /// `nf_conntrack_buckets`, global: the table's size; writing it resizes the table.
     Buckets,
     /// `nf_conntrack_expect_max`, global: expectations allowed per netns.
     ExpectMax,
@@ -150,7 +156,7 @@ impl Sysctl {
     pub(crate) fn parse(&self) -> Parse {
         match self.kind {
             Kind::U8 { .. } => Parse::Uint,
-            Kind::Jiffies | Kind::IntMinMax { .. } | Kind::ReadOnly => Parse::Int,
+            Kind::Jiffies | Kind::IntMinMax { .. } | Kind::ReadOnly | Kind::HashSize => Parse::Int,
         }
     }
 
@@ -171,7 +177,23 @@ impl Sysctl {
                 _ => Err(SysctlError::Invalid),
             },
             Kind::ReadOnly => Err(SysctlError::ReadOnly),
+            Kind::HashSize => hash_size(value).map(|v| v as i32),
         }
+    }
+}
+
+/// The table size a write of `value` to `buckets` asks for, as 6.12's handler takes it:
+/// the `int` parsed, stored into an `unsigned int`, 0 refused with `EINVAL`
+/// (`nf_conntrack_hash_resize`), more than [`HASHSIZE_MAX`] with `ENOMEM`
+/// (`nf_ct_alloc_hashtable`).
+pub(crate) fn hash_size(value: i64) -> Result<u32, SysctlError> {
+    let Ok(v) = i32::try_from(value) else {
+        return Err(SysctlError::Invalid);
+    };
+    match v as u32 {
+        0 => Err(SysctlError::Invalid),
+        n if n > HASHSIZE_MAX => Err(SysctlError::NoMemory),
+        n => Ok(n),
     }
 }
 
@@ -348,10 +370,10 @@ pub(crate) const GLOBAL: [Sysctl; 7] = [
         kind: Kind::ReadOnly,
         source: Source::Count,
     },
-    // Read-only until the table can be resized at run time (6.12: 0644 in the initial netns).
+    // Writable in the initial netns: a resize of the table (`nf_conntrack_hash_sysctl`).
     Sysctl {
         name_nul: "buckets\0",
-        kind: Kind::ReadOnly,
+        kind: Kind::HashSize,
         source: Source::Buckets,
     },
     Sysctl {

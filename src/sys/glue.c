@@ -8,7 +8,9 @@
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
+#include <linux/netdevice.h>
 #include <linux/random.h>
+#include <linux/seqlock.h>
 #include <linux/sysctl.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -429,28 +431,46 @@ unsigned long rct_totalram_pages(void)
 	return totalram_pages();
 }
 
-struct hlist_nulls_head *rct_alloc_hashtable(unsigned int size)
+struct rct_htable *rct_alloc_hashtable(unsigned int size, bool nowarn)
 {
-	struct hlist_nulls_head *table;
+	gfp_t gfp = GFP_KERNEL | (nowarn ? __GFP_NOWARN : 0);
+	struct rct_htable *table;
 	unsigned int i;
 
-	table = kvcalloc(size, sizeof(*table), GFP_KERNEL);
+	table = kmalloc(sizeof(*table), gfp);
 	if (!table)
 		return NULL;
+	table->heads = kvcalloc(size, sizeof(*table->heads), gfp);
+	if (!table->heads) {
+		kfree(table);
+		return NULL;
+	}
+	table->size = size;
 	/* Each chain ends in its own bucket index, so a lookup can tell when a
-	 * recycled entry led it into another chain. */
+	 * recycled entry (or a resize) led it into another chain. */
 	for (i = 0; i < size; i++)
-		INIT_HLIST_NULLS_HEAD(&table[i], i);
+		INIT_HLIST_NULLS_HEAD(&table->heads[i], i);
 	return table;
 }
 
-void rct_free_hashtable(struct hlist_nulls_head *table)
+void rct_free_hashtable(struct rct_htable *table)
 {
-	kvfree(table);
+	kvfree(table->heads);
+	kfree(table);
 }
 
 static spinlock_t rct_locks[RCT_LOCKS];
 static siphash_aligned_key_t rct_hash_rnd;
+/*
+ * As nf_conntrack_locks_all_lock, nf_conntrack_locks_all and nf_conntrack_generation: a
+ * resize takes every bucket lock at once (rct_all_lock) without holding 1024 spinlocks,
+ * and bumps the generation around its move of the entries.
+ */
+static DEFINE_SPINLOCK(rct_locks_all_lock);
+static bool rct_locks_all;
+static seqcount_spinlock_t rct_generation;
+/* As nf_conntrack_mutex: one resize at a time, and none during a netns' cleanup. */
+static DEFINE_MUTEX(rct_table_mutex);
 
 /* As nf_conntrack_init_start: before the first table, the locks and the hash key. */
 void rct_tables_init_once(void)
@@ -461,6 +481,7 @@ void rct_tables_init_once(void)
 
 	mutex_lock(&init_mutex);
 	if (!done) {
+		seqcount_spinlock_init(&rct_generation, &rct_locks_all_lock);
 		for (i = 0; i < RCT_LOCKS; i++)
 			spin_lock_init(&rct_locks[i]);
 		get_random_bytes(&rct_hash_rnd, sizeof(rct_hash_rnd));
@@ -469,19 +490,51 @@ void rct_tables_init_once(void)
 	mutex_unlock(&init_mutex);
 }
 
-/* nf_conntrack_double_lock: the lower lock first, so two CPUs never wait on each other. */
-void rct_double_lock(unsigned int h1, unsigned int h2)
+unsigned int rct_generation_begin(void)
+{
+	return read_seqcount_begin(&rct_generation);
+}
+
+bool rct_generation_retry(unsigned int seq)
+{
+	return read_seqcount_retry(&rct_generation, seq);
+}
+
+/* nf_conntrack_lock: a bucket lock, after any rct_all_lock holder is done. */
+static void rct_lock(spinlock_t *lock)
+{
+	spin_lock(lock);
+	/* Pairs with the smp_store_release in rct_all_unlock. */
+	if (likely(!smp_load_acquire(&rct_locks_all)))
+		return;
+	spin_unlock(lock);
+	spin_lock(&rct_locks_all_lock);
+	spin_lock(lock);
+	spin_unlock(&rct_locks_all_lock);
+}
+
+/*
+ * nf_conntrack_double_lock: the lower lock first, so two CPUs never wait on each other.
+ * Returns true, with nothing locked, if the generation moved on from seq: the caller
+ * computes its buckets again in the new table.
+ */
+bool rct_double_lock(unsigned int h1, unsigned int h2, unsigned int seq)
 {
 	h1 %= RCT_LOCKS;
 	h2 %= RCT_LOCKS;
 	if (h1 <= h2) {
-		spin_lock(&rct_locks[h1]);
+		rct_lock(&rct_locks[h1]);
 		if (h1 != h2)
 			spin_lock_nested(&rct_locks[h2], SINGLE_DEPTH_NESTING);
 	} else {
-		spin_lock(&rct_locks[h2]);
+		rct_lock(&rct_locks[h2]);
 		spin_lock_nested(&rct_locks[h1], SINGLE_DEPTH_NESTING);
 	}
+	if (read_seqcount_retry(&rct_generation, seq)) {
+		rct_double_unlock(h1, h2);
+		return true;
+	}
+	return false;
 }
 
 void rct_double_unlock(unsigned int h1, unsigned int h2)
@@ -491,6 +544,47 @@ void rct_double_unlock(unsigned int h1, unsigned int h2)
 	if (h1 != h2)
 		spin_unlock(&rct_locks[h1]);
 	spin_unlock(&rct_locks[h2]);
+}
+
+/*
+ * nf_conntrack_all_lock, then write_seqcount_begin: every bucket lock holder gone, and
+ * new ones waiting for rct_all_unlock. Bottom halves disabled by the caller.
+ */
+void rct_all_lock(void)
+{
+	unsigned int i;
+
+	spin_lock(&rct_locks_all_lock);
+	WRITE_ONCE(rct_locks_all, true);
+	for (i = 0; i < RCT_LOCKS; i++) {
+		spin_lock(&rct_locks[i]);
+		/* The unlock makes rct_locks_all visible to the lock's next holder. */
+		spin_unlock(&rct_locks[i]);
+	}
+	write_seqcount_begin(&rct_generation);
+}
+
+void rct_all_unlock(void)
+{
+	write_seqcount_end(&rct_generation);
+	/* Everything done under the lock before rct_locks_all reads false. */
+	smp_store_release(&rct_locks_all, false);
+	spin_unlock(&rct_locks_all_lock);
+}
+
+void rct_table_mutex_lock(void)
+{
+	mutex_lock(&rct_table_mutex);
+}
+
+void rct_table_mutex_unlock(void)
+{
+	mutex_unlock(&rct_table_mutex);
+}
+
+void rct_synchronize_net(void)
+{
+	synchronize_net();
 }
 
 void rct_local_bh_disable(void)

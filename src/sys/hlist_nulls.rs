@@ -25,7 +25,11 @@
 //!   that chain itself ([`LockedList::scan`]), or by searching the locked chain
 //!   ([`LockedBuckets::remove`]);
 //! - a container holds one counted reference per object ([`ARef`]) while the object's links
-//!   are in it: an insert consumes one, a removal gives it back.
+//!   are in it: an insert consumes one, a removal gives it back;
+//! - a table's bucket array is an RCU-protected pointer that a resize ([`Buckets::resize`])
+//!   replaces with every bucket lock held, moving each link without unclaiming it; lockers
+//!   check the generation ([`crate::sys::sync::generation_begin`]) once they hold their locks,
+//!   so they never change chains of a replaced array.
 
 use crate::sys::bindings;
 use crate::sys::rcu::RcuGuard;
@@ -232,18 +236,68 @@ unsafe fn unlink(link: &Link) {
     link.pprev.store(core::ptr::null_mut(), Ordering::Release);
 }
 
-/// The buckets of a hash table of `T`s: `size` chains, chain `i` ending in nulls value `i`,
-/// locked by the striped bucket locks ([`BucketLocks`]).
+/// Moves link `idx` of `obj` from the chain it is in to the head of the chain at `to`
+/// (`hlist_nulls_del_rcu`, then `hlist_nulls_add_head_rcu`). The link stays claimed all along
+/// (its `pprev` is never NULL), so no one else can claim it meanwhile. A reader standing on it
+/// goes on into `to`'s chain and ends in that chain's nulls value.
+///
+/// # Safety
+///
+/// The link is in a chain whose lock the caller holds, and the caller holds `to`'s lock.
+unsafe fn move_link<T: Linked>(obj: &T, idx: usize, to: &AtomicUsize) {
+    let link = link_of(obj, idx);
+    let next = link.next.load(Ordering::Relaxed);
+    let pprev = link.pprev.load(Ordering::Relaxed);
+    // SAFETY: The link is in a locked chain (precondition), so `pprev` points to the forward
+    // pointer that points to it, which the lock keeps in place.
+    unsafe { (*pprev).store(next, Ordering::Relaxed) };
+    if let Raw::Node(n, _) = decode(next) {
+        // SAFETY: `n` is the next link of the locked chain.
+        unsafe { n.as_ref() }.pprev.store(pprev, Ordering::Relaxed);
+    }
+    // Claimed for `to` without passing through NULL.
+    link.pprev
+        .store((to as *const AtomicUsize).cast_mut(), Ordering::Relaxed);
+    // SAFETY: We hold `to`'s lock and the link is claimed for it.
+    unsafe { add_head(to, obj, idx) };
+}
+
+/// `reciprocal_scale`: the bucket of a raw hash in `size` buckets.
+pub(crate) fn reciprocal_scale(hash: u32, size: u32) -> u32 {
+    ((u64::from(hash) * u64::from(size)) >> 32) as u32
+}
+
+/// Chain `bucket` of bucket array `arr`, if in range.
+///
+/// # Safety
+///
+/// `arr` was allocated by `rct_alloc_hashtable` and is live for `'a`.
+unsafe fn head_in(arr: &bindings::rct_htable, bucket: u32) -> Option<&AtomicUsize> {
+    if bucket >= arr.size {
+        return None;
+    }
+    // CAST: a `struct hlist_nulls_head` is one pointer, as an `AtomicUsize`.
+    // SAFETY: `heads` holds `size` initialised heads (`rct_alloc_hashtable`), as long as `arr`.
+    Some(unsafe { &*arr.heads.cast::<AtomicUsize>().add(bucket as usize) })
+}
+
+/// The buckets of a hash table of `T`s: an array of chains, chain `i` ending in nulls value
+/// `i`, locked by the striped bucket locks ([`BucketLocks`]), which a resize replaces by a
+/// larger or smaller one (`nf_conntrack_hash_resize`).
 ///
 /// # Invariants
 ///
-/// `heads` points to `size` initialised chain heads, owned by `self` (allocated by
-/// `rct_alloc_hashtable`), each with the layout of an `AtomicUsize` (`struct hlist_nulls_head`
-/// is one pointer). Chains link objects of `T`'s cache only, both links of an object in chains
-/// of `self` at once, and hold one reference to each.
+/// `array` points to a bucket array allocated by `rct_alloc_hashtable` (its size, not zero,
+/// and its initialised heads), owned by `self`: the current one. It is replaced only by
+/// [`Buckets::resize`], under the table mutex, all bucket locks held and the generation odd
+/// ([`AllBucketsLocked`]), and the array it replaces is freed only after an RCU grace period:
+/// an array loaded within an RCU read-side section stays valid until the section ends, and one
+/// loaded with a bucket lock held, the generation unchanged, stays current while the lock is
+/// held. Chains of the current array link objects of `T`'s cache only, both links of an object
+/// in chains of it at once (within a resize, of it or of the array it replaces), and hold one
+/// reference to each.
 pub(crate) struct Buckets<T: Typesafe + Linked> {
-    heads: NonNull<AtomicUsize>,
-    size: u32,
+    array: AtomicPtr<bindings::rct_htable>,
     _t: PhantomData<ARef<T>>,
 }
 
@@ -253,50 +307,221 @@ unsafe impl<T: Typesafe + Linked> Send for Buckets<T> {}
 // SAFETY: As above.
 unsafe impl<T: Typesafe + Linked> Sync for Buckets<T> {}
 
+/// A bucket array of `size` empty chains, or `ENOMEM`; `nowarn`: no allocation failure
+/// warning (a size asked for at run time).
+fn alloc_array(size: u32, nowarn: bool) -> Result<NonNull<bindings::rct_htable>> {
+    if size == 0 {
+        return Err(EINVAL);
+    }
+    // SAFETY: FFI call without preconditions; the result is checked.
+    NonNull::new(unsafe { bindings::rct_alloc_hashtable(size, nowarn) }).ok_or(ENOMEM)
+}
+
 impl<T: Typesafe + Linked> Buckets<T> {
     /// `size` empty chains (`nf_ct_alloc_hashtable`); not zero.
     pub(crate) fn new(size: u32) -> Result<Self> {
-        if size == 0 {
-            return Err(EINVAL);
-        }
         crate::sys::sync::tables_init_once();
-        // SAFETY: FFI call without preconditions; the result is checked.
-        let heads = NonNull::new(unsafe { bindings::rct_alloc_hashtable(size) }).ok_or(ENOMEM)?;
-        // INVARIANT: `rct_alloc_hashtable` initialised `size` heads, chain `i` ending in `i`.
+        let arr = alloc_array(size, false)?;
+        // INVARIANT: a new array of `size` empty chains, chain `i` ending in `i`.
         Ok(Self {
-            // CAST: a `struct hlist_nulls_head` is one pointer, as an `AtomicUsize`.
-            heads: heads.cast(),
-            size,
+            array: AtomicPtr::new(arr.as_ptr()),
             _t: PhantomData,
         })
     }
 
+    /// The bucket array current now, for the RCU section `_rcu`, and the generation read
+    /// before it (`nf_conntrack_get_ht`). Waits while a resize moves entries.
+    pub(crate) fn view<'a>(&'a self, _rcu: &'a RcuGuard) -> View<'a, T> {
+        let seq = crate::sys::sync::generation_begin();
+        // `rcu_dereference`.
+        let arr = self.array.load(Ordering::Acquire);
+        // SAFETY: Always a live array (type invariant), which stays valid for the RCU section.
+        let arr = unsafe { &*arr };
+        // INVARIANT: loaded within `_rcu`, after `seq` was read.
+        View {
+            arr,
+            seq,
+            _t: PhantomData,
+        }
+    }
+
+    /// The number of chains now.
+    pub(crate) fn size(&self) -> u32 {
+        let rcu = RcuGuard::new();
+        self.view(&rcu).size()
+    }
+
+    /// Locks the chains of raw hashes `hashes[0]` and `hashes[1]` in the current array, with
+    /// bottom halves disabled (`nf_conntrack_double_lock` in its loop): if a resize ran between
+    /// reading the array and taking the locks, the buckets are computed again in the new one.
+    /// [`LockedBuckets::buckets`] tells which.
+    pub(crate) fn lock_hashes(&self, hashes: [u32; 2]) -> LockedBuckets<'_, T> {
+        loop {
+            let rcu = RcuGuard::new();
+            let view = self.view(&rcu);
+            let buckets = hashes.map(|h| view.bucket_of(h));
+            let (arr, seq) = (NonNull::from(view.arr), view.seq);
+            if let Some(locks) = BucketLocks::new(buckets[0], buckets[1], seq) {
+                // INVARIANT: the generation did not change since `arr` was loaded: it is the
+                // current array, and stays so while the locks are held.
+                return LockedBuckets {
+                    arr,
+                    buckets,
+                    _rcu: rcu,
+                    locks,
+                    _t: PhantomData,
+                };
+            }
+        }
+    }
+
+    /// Locks chains `a` and `b` of the current array, or `None` if either is out of its range.
+    pub(crate) fn lock_buckets(&self, a: u32, b: u32) -> Option<LockedBuckets<'_, T>> {
+        loop {
+            let rcu = RcuGuard::new();
+            let view = self.view(&rcu);
+            if a >= view.size() || b >= view.size() {
+                return None;
+            }
+            let (arr, seq) = (NonNull::from(view.arr), view.seq);
+            if let Some(locks) = BucketLocks::new(a, b, seq) {
+                // INVARIANT: as in `lock_hashes`.
+                return Some(LockedBuckets {
+                    arr,
+                    buckets: [a, b],
+                    _rcu: rcu,
+                    locks,
+                    _t: PhantomData,
+                });
+            }
+        }
+    }
+
+    /// Replaces the bucket array by one of `size` chains and moves every object into it, each
+    /// link into the chain of its raw hash, `hash(object, link index)`
+    /// (`nf_conntrack_hash_resize`). Nothing if the table has `size` chains already; `EINVAL`
+    /// for 0, `ENOMEM` if the array cannot be allocated. Process context: it sleeps (the table
+    /// mutex, an RCU grace period before the old array is freed). `hash` runs with every bucket
+    /// lock held and bottom halves disabled.
+    ///
+    /// Readers cope as with 6.12's: the generation is odd during the move, so lookups and
+    /// locks started before retry in the new array; a reader walking the old one meanwhile
+    /// follows moved objects into chains of the new one and ends in their nulls values.
+    pub(crate) fn resize(&self, size: u32, hash: impl Fn(&T, usize) -> u32) -> Result {
+        let new = alloc_array(size, true)?;
+        let mutex = crate::sys::sync::TableMutex::lock();
+        // Only a resize replaces it, and we hold the mutex: it stays current.
+        let old = self.array.load(Ordering::Relaxed);
+        // SAFETY: Always a live array (type invariant).
+        let old_ref = unsafe { &*old };
+        if old_ref.size == size {
+            drop(mutex);
+            // SAFETY: Allocated above, never published.
+            unsafe { bindings::rct_free_hashtable(new.as_ptr()) };
+            return Ok(());
+        }
+        {
+            let _rcu = RcuGuard::new();
+            let _all = crate::sys::sync::AllBucketsLocked::new(&mutex);
+            // SAFETY: Allocated above, live until we free or publish it.
+            let new_ref = unsafe { new.as_ref() };
+            for bucket in 0..old_ref.size {
+                // SAFETY: `old_ref` is live (see above).
+                let Some(head) = (unsafe { head_in(old_ref, bucket) }) else {
+                    break;
+                };
+                while let Raw::Node(link, idx) = decode(head.load(Ordering::Relaxed)) {
+                    // SAFETY: `link` is in a chain of the table, which we hold locked (all of
+                    // them), within `_rcu`.
+                    let obj: &T = unsafe { object_of(link, idx) };
+                    let to = reciprocal_scale(hash(obj, idx), size);
+                    // SAFETY: `to < size`: in range of the new array, live.
+                    let Some(to_head) = (unsafe { head_in(new_ref, to) }) else {
+                        break;
+                    };
+                    // SAFETY: The link is in chain `bucket` of the old array and `to_head` is
+                    // a chain of the new one: every bucket lock is held (`_all`).
+                    unsafe { move_link(obj, idx, to_head) };
+                }
+            }
+            // `rcu_assign_pointer`; readers that started before the write section retry.
+            // INVARIANT: every object is now linked in the new array only; the old one is
+            // freed below, after a grace period.
+            self.array.store(new.as_ptr(), Ordering::Release);
+        }
+        drop(mutex);
+        // SAFETY: FFI call without preconditions; process context.
+        unsafe { bindings::rct_synchronize_net() };
+        // SAFETY: Replaced above; every reader that could have loaded it has finished its RCU
+        // section (the grace period), and every lock holder saw the new generation. Its chains
+        // are empty.
+        unsafe { bindings::rct_free_hashtable(old) };
+        Ok(())
+    }
+}
+
+impl<T: Typesafe + Linked> Drop for Buckets<T> {
+    fn drop(&mut self) {
+        let arr = *self.array.get_mut();
+        // SAFETY: Always a live array (type invariant); nothing else uses it any more.
+        let arr_ref = unsafe { &*arr };
+        // Objects still linked would point into the heads: keep them, then (never expected:
+        // every object is removed before).
+        let linked = (0..arr_ref.size).any(|b| {
+            // SAFETY: `arr_ref` is live.
+            let head = unsafe { head_in(arr_ref, b) };
+            head.is_some_and(|h| matches!(decode(h.load(Ordering::Relaxed)), Raw::Node(..)))
+        });
+        if linked {
+            pr_warn!("hash table dropped with entries linked: leaking it\n");
+            return;
+        }
+        // SAFETY: Allocated by `rct_alloc_hashtable` (type invariant); no link points into it.
+        unsafe { bindings::rct_free_hashtable(arr) };
+    }
+}
+
+/// The bucket array of a [`Buckets`] a reader found current, for its RCU section
+/// (`nf_conntrack_get_ht`).
+///
+/// # Invariants
+///
+/// `arr` is a bucket array of the `Buckets` (current when loaded, or replaced since), valid
+/// for `'a`, an RCU read-side section; `seq` is the generation read before it was loaded.
+pub(crate) struct View<'a, T: Typesafe + Linked> {
+    arr: &'a bindings::rct_htable,
+    seq: u32,
+    _t: PhantomData<&'a Buckets<T>>,
+}
+
+impl<'a, T: Typesafe + Linked> View<'a, T> {
     /// The number of chains.
     pub(crate) fn size(&self) -> u32 {
-        self.size
+        self.arr.size
     }
 
-    fn head(&self, bucket: u32) -> Option<&AtomicUsize> {
-        if bucket >= self.size {
-            return None;
-        }
-        // SAFETY: `bucket < size`: one of our heads (type invariant), borrowed with `self`.
-        Some(unsafe { &*self.heads.as_ptr().add(bucket as usize) })
+    /// The chain of a raw hash (`reciprocal_scale`).
+    pub(crate) fn bucket_of(&self, hash: u32) -> u32 {
+        reciprocal_scale(hash, self.arr.size)
     }
 
-    /// Walks chain `bucket` under RCU until `visit` breaks; `visit` gets each object and the
-    /// index of its link in the chain. A bucket out of range is an empty chain.
-    pub(crate) fn walk_rcu<'a, R>(
-        &'a self,
+    fn head(&self, bucket: u32) -> Option<&'a AtomicUsize> {
+        // SAFETY: `arr` is live for `'a` (type invariant).
+        unsafe { head_in(self.arr, bucket) }
+    }
+
+    /// Walks chain `bucket` until `visit` breaks; `visit` gets each object and the index of its
+    /// link in the chain. A bucket out of range is an empty chain.
+    pub(crate) fn walk<R>(
+        &self,
         bucket: u32,
-        _rcu: &'a RcuGuard,
         visit: impl FnMut(&'a T, usize) -> ControlFlow<R>,
     ) -> Walk<R> {
         let Some(head) = self.head(bucket) else {
             return Walk::End;
         };
-        // SAFETY: `head` is ours and chains link objects of `T`'s cache (type invariant); we
-        // are in an RCU section for `'a`.
+        // SAFETY: `head` is a chain of the table, whose chains link objects of `T`'s cache
+        // (type invariant of `Buckets`); we are in an RCU section for `'a`.
         unsafe { walk(head, bucket as usize, visit) }
     }
 
@@ -307,48 +532,47 @@ impl<T: Typesafe + Linked> Buckets<T> {
         })
     }
 
-    /// Locks chains `a` and `b` (`nf_conntrack_double_lock`), with bottom halves disabled.
-    pub(crate) fn lock(&self, a: u32, b: u32) -> LockedBuckets<'_, T> {
-        let locks = BucketLocks::new(a, b);
-        LockedBuckets {
-            table: self,
-            rcu: RcuGuard::new(),
-            locks,
-        }
+    /// Whether a resize ran since the array was loaded (`read_seqcount_retry`): a walk that
+    /// found nothing may have missed an object being moved.
+    pub(crate) fn changed(&self) -> bool {
+        crate::sys::sync::generation_changed(self.seq)
     }
 }
 
-impl<T: Typesafe + Linked> Drop for Buckets<T> {
-    fn drop(&mut self) {
-        // Objects still linked would point into the heads: keep them, then (never expected:
-        // every object is removed before).
-        if (0..self.size).any(|b| !self.is_empty(b)) {
-            pr_warn!("hash table dropped with entries linked: leaking it\n");
-            return;
-        }
-        // SAFETY: Allocated by `rct_alloc_hashtable` (type invariant); no link points into it.
-        unsafe { bindings::rct_free_hashtable(self.heads.as_ptr().cast()) };
-    }
-}
-
-/// Chains `a` and `b` of a [`Buckets`] locked: nothing enters or leaves them meanwhile.
+/// Two chains of the current array of a [`Buckets`] locked: nothing enters or leaves them
+/// meanwhile, and no resize runs.
 ///
 /// # Invariants
 ///
-/// `locks` holds the locks of chains `locks.a` and `locks.b` of `table`; `rcu` keeps objects
-/// found in any chain valid while `self` is borrowed.
+/// `locks` holds the locks of chains `buckets[0]` and `buckets[1]` (and every chain sharing
+/// their stripes) of `arr`, the current array of the `Buckets` borrowed for `'a`, taken with
+/// the generation unchanged since `arr` was loaded: `arr` stays current and live while they are
+/// held. `_rcu` keeps objects found in any chain valid while `self` is borrowed.
 pub(crate) struct LockedBuckets<'a, T: Typesafe + Linked> {
-    table: &'a Buckets<T>,
-    rcu: RcuGuard,
+    arr: NonNull<bindings::rct_htable>,
+    buckets: [u32; 2],
+    _rcu: RcuGuard,
     locks: BucketLocks,
+    _t: PhantomData<&'a Buckets<T>>,
 }
 
 impl<'a, T: Typesafe + Linked> LockedBuckets<'a, T> {
+    /// The two chains locked, as asked for (the chain of each hash for
+    /// [`Buckets::lock_hashes`]).
+    pub(crate) fn buckets(&self) -> [u32; 2] {
+        self.buckets
+    }
+
+    fn head(&self, bucket: u32) -> Option<&AtomicUsize> {
+        // SAFETY: `arr` is live while the locks are held (type invariant), as long as `self`.
+        unsafe { head_in(self.arr.as_ref(), bucket) }
+    }
+
     fn locked_head(&self, bucket: u32) -> Option<&AtomicUsize> {
         if !self.locks.holds(bucket) {
             return None;
         }
-        self.table.head(bucket)
+        self.head(bucket)
     }
 
     /// Walks chain `bucket` until `visit` breaks, and returns the value it broke with. For a
@@ -358,7 +582,10 @@ impl<'a, T: Typesafe + Linked> LockedBuckets<'a, T> {
         bucket: u32,
         visit: impl FnMut(&'l T, usize) -> ControlFlow<R>,
     ) -> Option<R> {
-        match self.table.walk_rcu(bucket, &self.rcu, visit) {
+        let head = self.head(bucket)?;
+        // SAFETY: `head` is a chain of the current array, linking objects of `T`'s cache
+        // (type invariant of `Buckets`); `self._rcu` is an RCU section for the borrow.
+        match unsafe { walk(head, bucket as usize, visit) } {
             Walk::Found(r) => Some(r),
             Walk::End | Walk::Restart => None,
         }
@@ -383,7 +610,7 @@ impl<'a, T: Typesafe + Linked> LockedBuckets<'a, T> {
             add_head(h0, &*obj, 0);
             add_head(h1, &*obj, 1);
         }
-        // INVARIANT: both links are in chains of the table, which holds the reference.
+        // INVARIANT: both links are in chains of the current array, which holds the reference.
         let _ = obj.into_raw();
         Ok(())
     }
@@ -394,7 +621,7 @@ impl<'a, T: Typesafe + Linked> LockedBuckets<'a, T> {
             return false;
         };
         let target = link_of(obj, idx) as *const Link;
-        // SAFETY: `head` is a chain of the table; `self.rcu` is an RCU section for the borrow.
+        // SAFETY: `head` is a chain of the table; `self._rcu` is an RCU section for the borrow.
         let walk = unsafe {
             walk(head, bucket as usize, |o: &T, i| {
                 if core::ptr::eq(link_of(o, i), target) {
@@ -433,14 +660,9 @@ impl<'a, T: Typesafe + Linked> LockedBuckets<'a, T> {
         if !self.contains(from, obj, idx) {
             return false;
         }
-        // SAFETY: Found in chain `from`, whose lock we hold.
-        unsafe { unlink(link_of(obj, idx)) };
-        if !claim(to_head, obj, idx) {
-            return false;
-        }
-        // SAFETY: We hold `to`'s lock and claimed the link for it. The table keeps holding the
-        // object's reference: its links are still both in the table.
-        unsafe { add_head(to_head, obj, idx) };
+        // SAFETY: Found in chain `from`, whose lock we hold, and we hold `to`'s. The table keeps
+        // holding the object's reference: its links are still both in the table.
+        unsafe { move_link(obj, idx, to_head) };
         true
     }
 }

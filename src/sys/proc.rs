@@ -135,8 +135,11 @@ impl Drop for ProcEntry {
 
 // The connection table, one bucket per iterator step: `show` prints a whole bucket under
 // its lock, so however the table changes meanwhile, and however often seq_file restarts a
-// step to grow its buffer, an entry is printed at most once per read. The iterator value is
-// the bucket index plus one (NULL ends).
+// step to grow its buffer, an entry is printed at most once per read, unless the table is
+// resized during the read (entries then change buckets: one may be printed twice or missed,
+// as with 6.12's iterator). Steps go to the next bucket that has entries (the position is the
+// bucket index): a table of a million buckets is read without a million empty steps. The
+// iterator value is the bucket index plus one (NULL ends).
 static TABLE_SEQ_OPS: bindings::seq_operations = bindings::seq_operations {
     start: Some(table_seq_start),
     stop: Some(seq_stop_nothing),
@@ -144,13 +147,22 @@ static TABLE_SEQ_OPS: bindings::seq_operations = bindings::seq_operations {
     show: Some(table_seq_show),
 };
 
-/// The iterator value for bucket `pos`, or NULL past the last.
-fn table_seq_at(pos: i64) -> *mut c_void {
-    let size = crate::conntrack::table::global().map_or(0, |g| g.table.size());
-    match u32::try_from(pos) {
-        // CAST: an opaque iterator value, never dereferenced (see `table_seq_show`).
-        Ok(b) if b < size => (b as usize + 1) as *mut c_void,
-        _ => core::ptr::null_mut(),
+/// The iterator value for the first bucket with entries at or after `*pos`, which moves
+/// there, or NULL past the last.
+fn table_seq_at(pos: &mut i64) -> *mut c_void {
+    let Some(g) = crate::conntrack::table::global() else {
+        return core::ptr::null_mut();
+    };
+    let Ok(from) = u32::try_from(*pos) else {
+        return core::ptr::null_mut();
+    };
+    match g.table.next_nonempty(from) {
+        Some(b) => {
+            *pos = i64::from(b);
+            // CAST: an opaque iterator value, never dereferenced (see `table_seq_show`).
+            (b as usize + 1) as *mut c_void
+        }
+        None => core::ptr::null_mut(),
     }
 }
 
@@ -161,7 +173,7 @@ fn table_seq_at(pos: i64) -> *mut c_void {
 /// Called by the seq_file core with the file being read and a valid position.
 unsafe extern "C" fn table_seq_start(_seq: *mut bindings::seq_file, pos: *mut i64) -> *mut c_void {
     // SAFETY: seq_file passes a valid position.
-    table_seq_at(unsafe { *pos })
+    table_seq_at(unsafe { &mut *pos })
 }
 
 /// seq_file `next` of the table.
@@ -177,7 +189,7 @@ unsafe extern "C" fn table_seq_next(
     // SAFETY: seq_file passes a valid position.
     let pos = unsafe { &mut *pos };
     *pos += 1;
-    table_seq_at(*pos)
+    table_seq_at(pos)
 }
 
 /// seq_file `show` of the table.

@@ -6,8 +6,9 @@
 //! C headers: [`include/linux/bottom_half.h`](srctree/include/linux/bottom_half.h),
 //! [`include/linux/spinlock.h`](srctree/include/linux/spinlock.h)
 //!
-//! Lock order: bucket locks (two at most, lower stripe first), then an entry lock. A per-CPU
-//! list lock is never held together with a bucket lock.
+//! Lock order: the table mutex, then the bucket locks (two at most, lower stripe first, or
+//! all of them for a resize), then an entry lock. A per-CPU list lock is never held together
+//! with a bucket lock.
 
 use crate::sys::bindings;
 use core::marker::PhantomData;
@@ -45,13 +46,30 @@ pub(crate) fn tables_init_once() {
     unsafe { bindings::rct_tables_init_once() };
 }
 
+/// The table generation (`nf_conntrack_generation`): a sequence count, odd while a resize
+/// moves entries from one bucket array to another. Waits while it is odd (as
+/// `read_seqcount_begin`), then returns it.
+pub(crate) fn generation_begin() -> u32 {
+    // SAFETY: FFI call without preconditions (the count is static, initialised before any
+    // table exists, and reading it before is harmless).
+    unsafe { bindings::rct_generation_begin() }
+}
+
+/// Whether the generation moved on from `seq` (`read_seqcount_retry`): a resize ran since.
+pub(crate) fn generation_changed(seq: u32) -> bool {
+    // SAFETY: FFI call without preconditions.
+    unsafe { bindings::rct_generation_retry(seq) }
+}
+
 /// The bucket locks of chains `a` and `b` (`nf_conntrack_double_lock`; the same lock once when
 /// they share a stripe), taken with bottom halves disabled, lower stripe first.
 ///
 /// # Invariants
 ///
 /// The stripes of `a` and `b` are locked by this thread, which is not `Send`, with bottom halves
-/// disabled; the locks were initialised (`tables_init_once`) before.
+/// disabled; the locks were initialised (`tables_init_once`) before. The table generation was
+/// still the one the caller read when they were taken: no resize ran meanwhile, and none runs
+/// until they are released.
 pub(crate) struct BucketLocks {
     a: u32,
     b: u32,
@@ -59,14 +77,19 @@ pub(crate) struct BucketLocks {
 }
 
 impl BucketLocks {
-    /// Locks the stripes of `a` and `b`. Only for a table's chains: the first table
+    /// Locks the stripes of `a` and `b`, or returns `None` (nothing locked) if the table
+    /// generation is no longer `seq` ([`generation_begin`]): the caller's buckets may be
+    /// those of a replaced array. Only for a table's chains: the first table
     /// ([`crate::sys::hlist_nulls::Buckets::new`]) initialised the locks.
-    pub(super) fn new(a: u32, b: u32) -> Self {
+    pub(super) fn new(a: u32, b: u32, seq: u32) -> Option<Self> {
         let bh = BhDisabled::new();
-        // SAFETY: The locks are initialised: a table exists; undone in `drop`, in reverse order.
-        unsafe { bindings::rct_double_lock(a, b) };
-        // INVARIANT: locked just now, bottom halves disabled.
-        Self { a, b, _bh: bh }
+        // SAFETY: The locks are initialised: a table exists; undone in `drop`, in reverse
+        // order, or by the call itself when it returns true.
+        if unsafe { bindings::rct_double_lock(a, b, seq) } {
+            return None;
+        }
+        // INVARIANT: locked just now, bottom halves disabled, generation still `seq`.
+        Some(Self { a, b, _bh: bh })
     }
 
     /// Whether chain `bucket`'s lock is held.
@@ -81,6 +104,69 @@ impl Drop for BucketLocks {
         // SAFETY: Locked by `new` on this thread (type invariant); bottom halves are enabled
         // again afterwards, when `_bh` drops.
         unsafe { bindings::rct_double_unlock(self.a, self.b) };
+    }
+}
+
+/// Every bucket lock at once (`nf_conntrack_all_lock`), bottom halves disabled, inside the
+/// generation's write section (`write_seqcount_begin`): no chain of any table changes but
+/// by the holder, and readers that started before retry.
+///
+/// # Invariants
+///
+/// `rct_all_lock` was called by this thread (not `Send`) with bottom halves disabled, under
+/// the table mutex ([`TableMutex`], borrowed for `'a`).
+pub(crate) struct AllBucketsLocked<'a> {
+    _bh: BhDisabled,
+    _mutex: PhantomData<&'a TableMutex>,
+}
+
+impl<'a> AllBucketsLocked<'a> {
+    /// Takes every bucket lock and opens the write section. Only for tables: the first table
+    /// initialised the locks.
+    pub(super) fn new(_mutex: &'a TableMutex) -> Self {
+        let bh = BhDisabled::new();
+        // SAFETY: The locks are initialised (a table exists), bottom halves are disabled and
+        // we hold the table mutex, so no other writer exists; undone in `drop`.
+        unsafe { bindings::rct_all_lock() };
+        // INVARIANT: locked just now.
+        Self {
+            _bh: bh,
+            _mutex: PhantomData,
+        }
+    }
+}
+
+impl Drop for AllBucketsLocked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Locked by `new` on this thread (type invariant); bottom halves are enabled
+        // again afterwards.
+        unsafe { bindings::rct_all_unlock() };
+    }
+}
+
+/// The table mutex (`nf_conntrack_mutex`), held until dropped: one resize at a time, and
+/// none while a netns' entries are being deleted. Process context: it may sleep.
+///
+/// # Invariants
+///
+/// The mutex is held by this thread, which is not `Send`.
+pub(crate) struct TableMutex(PhantomData<*mut ()>);
+
+impl TableMutex {
+    /// Takes the mutex (may sleep).
+    pub(crate) fn lock() -> Self {
+        // SAFETY: FFI call without preconditions (process context, as the callers are);
+        // released in `drop`.
+        unsafe { bindings::rct_table_mutex_lock() };
+        // INVARIANT: held just now.
+        Self(PhantomData)
+    }
+}
+
+impl Drop for TableMutex {
+    fn drop(&mut self) {
+        // SAFETY: Held by this thread (type invariant).
+        unsafe { bindings::rct_table_mutex_unlock() };
     }
 }
 

@@ -27,6 +27,7 @@ fn errno(e: SysctlError) -> c_int {
     match e {
         SysctlError::Invalid => EINVAL.to_errno(),
         SysctlError::ReadOnly => EPERM.to_errno(),
+        SysctlError::NoMemory => ENOMEM.to_errno(),
     }
 }
 

@@ -5,7 +5,9 @@
 #  - every value nf_conntrack takes or refuses, ours takes or refuses with the same errno and
 #    reads back the same (written in a netns of their own);
 #  - per netns: a write in one netns changes nothing in another;
-#  - global: max writable in the initial netns only, count and buckets read-only;
+#  - global: max, expect_max and buckets writable in the initial netns only, count
+#    read-only; buckets refuses what nf_conntrack_buckets refuses, with its errno (a write
+#    resizes the table: tests/vm/resize.sh);
 #  - the settings act: udp_timeout on new entries, checksum=0 tracks a packet with a bad
 #    checksum, log_invalid logs TCP's "invalid new" with the packet;
 #  - the limit, differentially: the same SYNs from more ports than the limit, once with
@@ -51,17 +53,16 @@ for ns in "" "$NS_A"; do
 	modes=$(x "$ns" stat -c '%n %a' $P/* | sed "s|$P/||" | sort)
 	wmodes=$(for n in $NAMES $OURS_ONLY; do
 		case $n in
-		count | buckets) m=444 ;;
-		max | expect_max) if [ -z "$ns" ]; then m=644; else m=444; fi ;;
+		count) m=444 ;;
+		max | expect_max | buckets) if [ -z "$ns" ]; then m=644; else m=444; fi ;;
 		*) m=644 ;;
 		esac
 		echo "$n $m"
 	done | sort)
-	check_eq "$where: modes as 6.12 (max 0444 outside the initial netns)" "$modes" "$wmodes"
-	# nf_conntrack's modes for the same names (buckets aside: read-only in ours for now).
+	check_eq "$where: modes as 6.12 (max, expect_max, buckets 0444 outside the initial netns)" "$modes" "$wmodes"
+	# nf_conntrack's modes for the same names.
 	nfmodes=$(for n in $NAMES; do echo "$n $(x "$ns" stat -c %a $NF/nf_conntrack_$n)"; done | sort)
-	check_eq "$where: modes = nf_conntrack's (buckets aside)" "$(grep -vE '^(buckets|helper) ' <<<"$modes")" \
-		"$(grep -v '^buckets ' <<<"$nfmodes")"
+	check_eq "$where: modes = nf_conntrack's" "$(grep -vE '^helper ' <<<"$modes")" "$nfmodes"
 done
 
 # sysctl_py NS ARGS: one Python for many reads and writes; each line of its output is
@@ -171,7 +172,20 @@ check_eq "init_net: max written, as nf_conntrack_max" "$(sysctl_py "" write max=
 		"$(cat $NF/nf_conntrack_max)" "$(cat $P/max)" "$(cat $NF/nf_conntrack_max)" "$(cat $P/max)")"
 check_eq "A: max refused (EACCES), as nf_conntrack_max" "$(sysctl_py "$NS_A" write max=5 | cut -d' ' -f3,4)" "EACCES EACCES"
 check_eq "A: count and buckets read-only" "$(sysctl_py "$NS_A" set count=1 buckets=1 | tr '\n' ' ')" "count EACCES buckets EACCES "
-check_eq "init_net: count and buckets read-only" "$(sysctl_py "" set count=1 buckets=1 | tr '\n' ' ')" "count EACCES buckets EACCES "
+check_eq "A: buckets refused (EACCES), as nf_conntrack_buckets, and reads the global value" \
+	"$(sysctl_py "$NS_A" write buckets=1024 | cut -d' ' -f3-)" "EACCES EACCES $HS $HS"
+check_eq "init_net: count read-only" "$(sysctl_py "" set count=1)" "count EACCES"
+# buckets: nf_conntrack_hash_sysctl's proc_dointvec, then nf_conntrack_hash_resize: 0
+# EINVAL, more than hashsize's limit (INT_MAX / 8 buckets; negative numbers as their
+# unsigned int) ENOMEM, beyond an int EINVAL. 4096 (a multiple of 512, which 6.12 rounds
+# to) resizes both tables; each write is undone (a resize back to $HS).
+check_eq "init_net: buckets written, as nf_conntrack_buckets" \
+	"$(sysctl_py "" write buckets=0 buckets=-1 buckets=4096 buckets=268435456 buckets=2147483647 \
+		buckets=2147483648 buckets=-2147483648 buckets=abc | cut -d' ' -f2-)" \
+	"$(printf "'%s' %s %s %s %s\n" 0 EINVAL EINVAL $HS $HS -1 ENOMEM ENOMEM $HS $HS 4096 OK OK 4096 4096 \
+		268435456 ENOMEM ENOMEM $HS $HS 2147483647 ENOMEM ENOMEM $HS $HS 2147483648 EINVAL EINVAL $HS $HS \
+		-2147483648 ENOMEM ENOMEM $HS $HS abc EINVAL EINVAL $HS $HS)"
+check_eq "init_net: buckets back to $HS, max unchanged" "$(cat $P/buckets) $(cat $P/max)" "$HS $((8 * HS))"
 check_eq "A: max reads the global value" "$(ip netns exec "$NS_A" cat $P/max)" "$(cat $P/max)"
 exp_max=$(cat $P/expect_max)
 check_eq "expect_max: 6.12's default, buckets / 256 * 4, as nf_conntrack's" "$exp_max $(cat $NF/nf_conntrack_expect_max)" \
