@@ -36,6 +36,7 @@ RCT_CASE(tcp_close_and_reopen)
 RCT_CASE(established_path_cost)
 RCT_CASE(expectation_life)
 RCT_CASE(acct_and_timestamps)
+RCT_CASE(acct_clash_merge)
 
 static struct kunit_case rct_skb_cases[] = {
 	KUNIT_CASE(skb_ipv4_udp_linear),
@@ -79,6 +80,7 @@ static struct kunit_case rct_table_cases[] = {
 	KUNIT_CASE(established_path_cost),
 	KUNIT_CASE(expectation_life),
 	KUNIT_CASE(acct_and_timestamps),
+	KUNIT_CASE(acct_clash_merge),
 	{}
 };
 
