@@ -8,7 +8,7 @@
 
 use crate::proto::conn::{confirmed_timeout, is_expired, CtInfo, IPS_CONFIRMED, IPS_DYING};
 use crate::proto::expect::{dst_key, Bucket, ExpectError, ExpectStats, ExpectTable, Expectation};
-use crate::proto::handoff::{LoopbackRing, NfView};
+use crate::proto::handoff::{LoopbackRing, NfView, SeqAdj};
 use crate::proto::helper::{HelperId, HelperPorts};
 use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::{L4Action, L4State, Settings};
@@ -35,6 +35,7 @@ pub(crate) struct HostEntry {
     /// The helper watching it.
     pub(crate) helper: Option<HelperId>,
     ftp: RefCell<FtpState>,
+    seqadj: Cell<Option<[SeqAdj; 2]>>,
 }
 
 impl HostEntry {
@@ -269,6 +270,7 @@ impl Conntrack for HostCt {
             master: new.master,
             helper: new.helper,
             ftp: RefCell::new(FtpState::default()),
+            seqadj: Cell::new(None),
         }))
     }
 
@@ -414,6 +416,16 @@ impl Conntrack for HostCt {
         Some(f(&mut entry.ftp.borrow_mut()))
     }
 
+    fn seqadj(&self, entry: &Rc<HostEntry>) -> Option<[SeqAdj; 2]> {
+        entry.seqadj.get()
+    }
+
+    fn set_seqadj(&self, entry: &Rc<HostEntry>, adj: [SeqAdj; 2]) {
+        if entry.helper.is_some() {
+            entry.seqadj.set(Some(adj));
+        }
+    }
+
     fn peek_unconfirmed(&self, cookie: usize) -> Option<Rc<HostEntry>> {
         self.unconfirmed
             .borrow()
@@ -506,6 +518,14 @@ impl Packet for Pkt<'_> {
 
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.bytes.get(off..)
+    }
+
+    fn nf_seqadj(&self) -> Option<[crate::proto::handoff::SeqAdj; 2]> {
+        None
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        false
     }
 }
 

@@ -142,6 +142,14 @@ struct rct_nf_tuple {
 };
 bool rct_nfct_view(const struct sk_buff *skb, struct rct_nf_tuple *this_dir,
 		   struct rct_nf_tuple *other_dir);
+struct rct_seqadj {
+	u32 correction_pos;
+	s32 offset_before;
+	s32 offset_after;
+};
+bool rct_nfct_seqadj(const struct sk_buff *skb, struct rct_seqadj *this_dir,
+		     struct rct_seqadj *other_dir);
+bool rct_nfct_nat_helper(const struct sk_buff *skb);
 
 /* Per-CPU data used only with bottom halves disabled. */
 void *rct_this_cpu_ptr(void __percpu *ptr);

@@ -174,7 +174,8 @@ fn pasv_reply_expects_the_data_connection_which_is_related() {
         ct.helper_of(&master),
         Some(HelperId {
             kind: HelperKind::Ftp,
-            port: 21
+            port: 21,
+            index: 0,
         })
     );
     s.send(true, PSH | ACK, b"PASV\r\n");
@@ -514,6 +515,7 @@ fn expectations_of_two_masters_clash() {
         HelperId {
             kind: HelperKind::Ftp,
             port: 21,
+            index: 0,
         },
         0,
         L3::Ipv4,
@@ -548,6 +550,7 @@ fn a_permanent_expectation_stays_after_use() {
         HelperId {
             kind: HelperKind::Ftp,
             port: 21,
+            index: 0,
         },
         0,
         L3::Ipv4,
@@ -571,4 +574,141 @@ fn expectation_table_sizes_follow_the_connection_table() {
     assert_eq!(expect_sizes(16384), (64, 256));
     assert_eq!(expect_sizes(100), (1, 4));
     assert_eq!(expect_sizes(262144), (1024, 4096));
+}
+
+/// A packet for which nf_conntrack's entry says NAT moved the sequence numbers of the
+/// direction `.1` (0: the packet's, 1: the other) by 4 from position 0 on, and (`.2`) that
+/// it is translated and has a helper.
+struct Shifted<'a>(&'a [u8], Option<usize>, bool);
+
+impl crate::proto::tuple::PacketBytes for Shifted<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), crate::proto::tuple::ParseError> {
+        self.0.read(offset, buf)
+    }
+}
+
+impl crate::proto::pipeline::Packet for Shifted<'_> {
+    fn l4_checksum_ok(&self, _: Hook, _: L3, _: usize, _: u8, _: Option<usize>) -> bool {
+        true
+    }
+
+    fn nf_view(&self) -> Option<crate::proto::handoff::NfView> {
+        None
+    }
+
+    fn tail(&self, off: usize) -> Option<&[u8]> {
+        self.0.get(off..)
+    }
+
+    fn nf_seqadj(&self) -> Option<[crate::proto::handoff::SeqAdj; 2]> {
+        let moved = crate::proto::handoff::SeqAdj {
+            correction_pos: 0,
+            offset_before: 0,
+            offset_after: 4,
+        };
+        let mut adj = [crate::proto::handoff::SeqAdj::default(); 2];
+        *adj.get_mut(self.1?)? = moved;
+        Some(adj)
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        self.2
+    }
+}
+
+#[test]
+fn acknowledgements_of_a_rewritten_command_count_in_nat_sequence_space() {
+    // nf_nat_ftp made the client's PORT 4 bytes longer on its way out: the server
+    // acknowledges 4 bytes more than the client sent, and nf_conntrack subtracts the offset
+    // its seqadj extension records (`tcp_in_window`). Ours reads that offset: from the
+    // packet when nf_conntrack tracked it before us, else as the helper hook last saw it.
+    for case in ["none", "live", "remembered"] {
+        let ct = ct();
+        let mut s = Session::new(&ct, false, 40000, 21);
+        s.open();
+        s.send(true, PSH | ACK, b"PORT 192,168,1,10,156,64\r\n");
+        if case == "remembered" {
+            // The command passing the helper hook, nf_conntrack's entry rewritten.
+            let cmd = s.packet(true, PSH | ACK, b"NOOP\r\n");
+            let p = Shifted(&cmd, Some(0), false);
+            let pre = ctx(Hook::PreRouting, L3::Ipv4, 0x66, s.now, HZ);
+            pipeline::hook(&ct, HookRole::Track, &Shifted(&cmd, None, false), &pre);
+            let post = ctx(Hook::PostRouting, L3::Ipv4, 0x66, s.now, HZ);
+            pipeline::hook(&ct, HookRole::Helper, &p, &post);
+            assert_eq!(ct.seqadj(&s.master()).map(|a| a[0].offset_after), Some(4));
+        }
+        let invalid = ct.stat(Stat::Invalid);
+        s.seq[0] = s.seq[0].wrapping_add(4);
+        let reply = s.packet(false, PSH | ACK, b"200 ok\r\n");
+        let p = Shifted(&reply, (case == "live").then_some(1), false);
+        let c = ctx(Hook::PreRouting, L3::Ipv4, 0x77, s.now + 1, HZ);
+        pipeline::hook(&ct, HookRole::Track, &p, &c);
+        let counted = ct.stat(Stat::Invalid) - invalid;
+        assert_eq!(counted, u32::from(case == "none"), "{case}");
+    }
+}
+
+#[test]
+fn a_rewrite_nf_nat_ftp_will_make_is_expected_before_nf_conntrack_records_it() {
+    // The control connection is translated to 10.100.200.250, so nf_nat_ftp rewrites the
+    // client's "192,168,1,10,156,64" as "10,100,200,250,156,64", 2 bytes longer. The server's
+    // acknowledgement of it comes before nf_conntrack has shown any adjustment to us.
+    let ct = ct();
+    let mut s = Session::new(&ct, false, 40000, 21);
+    s.open();
+    let master = s.master();
+    let snat = ports_tuple(
+        L3::Ipv4,
+        IPPROTO_TCP,
+        addr4(B4),
+        addr4([10, 100, 200, 250]),
+        21,
+        40000,
+    );
+    ct.set_reply(&master, &snat.key(), 0);
+    let port = s.packet(true, PSH | ACK, b"PORT 192,168,1,10,156,64\r\n");
+    let pre = ctx(Hook::PreRouting, L3::Ipv4, 0x55, s.now, HZ);
+    pipeline::hook(&ct, HookRole::Track, &Shifted(&port, None, true), &pre);
+    let post = ctx(Hook::PostRouting, L3::Ipv4, 0x55, s.now, HZ);
+    pipeline::hook(&ct, HookRole::Helper, &Shifted(&port, None, true), &post);
+    let adj = ct.seqadj(&master).expect("adjustment expected");
+    assert_eq!((adj[0].offset_before, adj[0].offset_after), (0, 2));
+    assert_eq!(adj[1], Default::default());
+    let invalid = ct.stat(Stat::Invalid);
+    s.seq[0] = s.seq[0].wrapping_add(2);
+    let reply = s.packet(false, PSH | ACK, b"200 ok\r\n");
+    let c = ctx(Hook::PreRouting, L3::Ipv4, 0x56, s.now + 1, HZ);
+    pipeline::hook(&ct, HookRole::Track, &Shifted(&reply, None, false), &c);
+    assert_eq!(
+        ct.stat(Stat::Invalid),
+        invalid,
+        "the acknowledgement is in window"
+    );
+}
+
+#[test]
+fn nf_nat_ftp_text_lengths() {
+    use crate::proto::helper::nat_ftp_len;
+    use crate::proto::helper_ftp::FtpType;
+    let v4 = addr4([10, 78, 2, 100]);
+    assert_eq!(
+        nat_ftp_len(FtpType::Port, L3::Ipv4, &v4, 40021),
+        "10,78,2,100,156,85".len()
+    );
+    assert_eq!(
+        nat_ftp_len(FtpType::Eprt, L3::Ipv4, &v4, 40021),
+        "|1|10.78.2.100|40021|".len()
+    );
+    assert_eq!(
+        nat_ftp_len(FtpType::Eprt, L3::Ipv6, &Addr(B6), 40021),
+        "|2|fd78:0002:0000:0000:0000:0000:0000:0001|40021|".len()
+    );
+    assert_eq!(
+        nat_ftp_len(FtpType::Epsv, L3::Ipv6, &Addr(B6), 7),
+        "|||7|".len()
+    );
 }

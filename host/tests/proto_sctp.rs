@@ -1221,6 +1221,14 @@ impl Packet for Offloaded<'_> {
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.0.get(off..)
     }
+
+    fn nf_seqadj(&self) -> Option<[crate::proto::handoff::SeqAdj; 2]> {
+        None
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        false
+    }
 }
 
 #[test]

@@ -351,6 +351,14 @@ impl Packet for Logged<'_> {
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.pkt.tail(off)
     }
+
+    fn nf_seqadj(&self) -> Option<[crate::proto::handoff::SeqAdj; 2]> {
+        None
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        false
+    }
     fn log_invalid(&self, line: &LogInvalid<'_>) {
         let (mut head, mut tail) = (String::new(), String::new());
         line.write_head(&mut head).unwrap();

@@ -11,6 +11,7 @@
 
 use crate::conntrack::net::NetState;
 use crate::proto::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
+use crate::proto::handoff::SeqAdj;
 use crate::proto::helper::HelperId;
 use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::L4State;
@@ -170,9 +171,17 @@ pub(crate) struct Help {
     /// `nfct_help(ct)->helper`.
     helper: Option<HelperId>,
     /// The FTP helper's state (`nf_ct_ftp_master`, in `nfct_help(ct)->data`), under its own
-    /// lock as 6.12 keeps it under `nf_ftp_lock`.
+    /// lock as 6.12 keeps it under `nf_ftp_lock`, and nf_conntrack's sequence adjustment as
+    /// last seen.
     #[pin]
-    ftp: SpinLockBh<FtpState>,
+    state: SpinLockBh<HelpState>,
+}
+
+/// What a helper's master keeps under its lock.
+#[derive(Default)]
+struct HelpState {
+    ftp: FtpState,
+    seqadj: Option<[SeqAdj; 2]>,
 }
 
 impl Help {
@@ -182,8 +191,8 @@ impl Help {
             pin_init!(Help {
                 master,
                 helper,
-                ftp <- new_spinlock_bh(
-                    FtpState::default(),
+                state <- new_spinlock_bh(
+                    HelpState::default(),
                     kernel::c_str!("rust_conntrack.ftp"),
                     kernel::static_lock_class!()
                 ),
@@ -437,7 +446,19 @@ impl Conn {
     pub(crate) fn with_ftp<R>(this: &ConnRef, f: impl FnOnce(&mut FtpState) -> R) -> Option<R> {
         let help = Self::help(this)?;
         help.helper?;
-        Some(f(&mut help.ftp.lock()))
+        Some(f(&mut help.state.lock().ftp))
+    }
+
+    /// nf_conntrack's sequence adjustment as last seen, if the entry is a helper's master.
+    pub(crate) fn seqadj(this: &ConnRef) -> Option<[SeqAdj; 2]> {
+        Self::help(this)?.state.lock().seqadj
+    }
+
+    /// Remembers nf_conntrack's sequence adjustment, if the entry is a helper's master.
+    pub(crate) fn set_seqadj(this: &ConnRef, adj: [SeqAdj; 2]) {
+        if let Some(h) = Self::help(this) {
+            h.state.lock().seqadj = Some(adj);
+        }
     }
 
     /// Runs `f` on the netns state of an entry the caller holds (`nf_ct_net`, `nf_ct_pernet`).

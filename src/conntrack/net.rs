@@ -14,7 +14,7 @@ use crate::conntrack::unconfirmed::Unconfirmed;
 use crate::proto::conn::CtInfo;
 use crate::proto::conn::{expires_in_secs, should_gc, Zone, NF_CT_DEFAULT_ZONE_DIR};
 use crate::proto::expect::{dst_key, Bucket, ExpectError, ExpectStats, ExpectTable, Expectation};
-use crate::proto::handoff::LoopbackRing;
+use crate::proto::handoff::{LoopbackRing, SeqAdj};
 use crate::proto::helper::HelperId;
 use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::L4Action;
@@ -638,6 +638,14 @@ impl Conntrack for NetCt<'_> {
 
     fn with_ftp<R>(&self, entry: &ConnRef, f: impl FnOnce(&mut FtpState) -> R) -> Option<R> {
         Conn::with_ftp(entry, f)
+    }
+
+    fn seqadj(&self, entry: &ConnRef) -> Option<[SeqAdj; 2]> {
+        Conn::seqadj(entry)
+    }
+
+    fn set_seqadj(&self, entry: &ConnRef, adj: [SeqAdj; 2]) {
+        Conn::set_seqadj(entry, adj);
     }
 
     fn peek_unconfirmed(&self, cookie: usize) -> Option<ConnRef> {

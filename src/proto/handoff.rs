@@ -33,6 +33,43 @@ pub(crate) struct NfView {
     pub(crate) other_dir: Tuple,
 }
 
+/// One direction's sequence adjustment in nf_conntrack's entry (`struct nf_ct_seqadj`): how
+/// far nf_nat's helpers moved that direction's sequence numbers by rewriting payloads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SeqAdj {
+    /// Where the last rewrite was.
+    pub(crate) correction_pos: u32,
+    /// The offset before it.
+    pub(crate) offset_before: i32,
+    /// The offset after it.
+    pub(crate) offset_after: i32,
+}
+
+impl SeqAdj {
+    /// `nf_ct_seqadj_set`: a payload at `seq` was rewritten `off` bytes longer.
+    pub(crate) fn set(&mut self, seq: u32, off: i32) {
+        if off == 0 {
+            return;
+        }
+        if self.offset_before == self.offset_after
+            || (self.correction_pos.wrapping_sub(seq) as i32) < 0
+        {
+            self.correction_pos = seq;
+            self.offset_before = self.offset_after;
+            self.offset_after = self.offset_after.wrapping_add(off);
+        }
+    }
+
+    /// `nf_ct_seq_offset` for `seq`.
+    pub(crate) fn offset(&self, seq: u32) -> i32 {
+        if (self.correction_pos.wrapping_sub(seq) as i32) < 0 {
+            self.offset_after
+        } else {
+            self.offset_before
+        }
+    }
+}
+
 /// What the confirm hook does with an unconfirmed entry carrying its packet's cookie.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Handoff {

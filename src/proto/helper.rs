@@ -18,9 +18,9 @@
 use crate::proto::conn::CtInfo;
 use crate::proto::expect::{expectation, ExpectPolicy, Expectation, NF_CT_EXPECT_CLASS_DEFAULT};
 use crate::proto::handoff::{handoff, Handoff};
-use crate::proto::helper_ftp::{self, FtpOutcome};
+use crate::proto::helper_ftp::{self, FtpOutcome, FtpType};
 use crate::proto::pipeline::{self, Conntrack, Entry, HookCtx, Packet, Verdict};
-use crate::proto::tuple::{Dir, Tuple, IPPROTO_TCP, IPPROTO_UDP, L4};
+use crate::proto::tuple::{Addr, Dir, Tuple, IPPROTO_TCP, IPPROTO_UDP, L3, L4};
 use core::fmt;
 
 /// The helpers this module has.
@@ -90,6 +90,8 @@ pub(crate) struct HelperId {
     pub(crate) kind: HelperKind,
     /// The port it was registered for.
     pub(crate) port: u16,
+    /// Its place in its parameter's list of ports.
+    pub(crate) index: u8,
 }
 
 impl HelperId {
@@ -100,13 +102,14 @@ impl HelperId {
 }
 
 impl fmt::Display for HelperId {
-    /// The helper's name as `nf_ct_helper_init` makes it: `ftp` on the default port, `ftp-2121`
-    /// on another.
+    /// The helper's name as `nf_ct_helper_init` makes it: the plain name on the default
+    /// port; on another, `ftp-` and the port (nf_conntrack_ftp passes the port as the id),
+    /// `tftp-` and the port's place in `ports=` (nf_conntrack_tftp passes the index).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.port == self.kind.default_port() {
-            f.write_str(self.kind.name())
-        } else {
-            write!(f, "{}-{}", self.kind.name(), self.port)
+        match self.kind {
+            _ if self.port == self.kind.default_port() => f.write_str(self.kind.name()),
+            HelperKind::Ftp => write!(f, "ftp-{}", self.port),
+            HelperKind::Tftp => write!(f, "tftp-{}", self.index),
         }
     }
 }
@@ -159,7 +162,13 @@ impl HelperPorts {
             IPPROTO_UDP => (HelperKind::Tftp, &self.tftp),
             _ => return None,
         };
-        ports.contains(&dst).then_some(HelperId { kind, port: dst })
+        let index = ports.iter().position(|&p| p == dst)?;
+        Some(HelperId {
+            kind,
+            port: dst,
+            // Below `MAX_PORTS`.
+            index: index as u8,
+        })
     }
 }
 
@@ -261,6 +270,15 @@ pub(crate) fn help<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     let Some(helper) = ct.helper_of(&m.entry) else {
         return Verdict::Accept;
     };
+    // nf_conntrack has seen the packet by now: remember how far nf_nat's helpers moved the
+    // sequence numbers, for the tracking hook, which may run before nf_conntrack's.
+    if let Some([this, other]) = pkt.nf_seqadj() {
+        let adj = match m.dir {
+            Dir::Original => [this, other],
+            Dir::Reply => [other, this],
+        };
+        ct.set_seqadj(&m.entry, adj);
+    }
     let exp = match helper.kind {
         HelperKind::Ftp => match ftp(ct, pkt, parsed.dataoff, &m, helper) {
             Ok(Some(exp)) => exp,
@@ -342,6 +360,11 @@ fn ftp<C: Conntrack + ?Sized, P: Packet + ?Sized>(
             out
         })
         .unwrap_or(FtpOutcome::Accept);
+    if let FtpOutcome::Match(found) = &outcome {
+        if found.expect.is_some() && pkt.nf_nat_helper() {
+            expect_rewrite(ct, m, found, seq);
+        }
+    }
     match outcome {
         FtpOutcome::Accept => Ok(None),
         FtpOutcome::Drop(msg) => Err(msg),
@@ -359,4 +382,68 @@ fn ftp<C: Conntrack + ?Sized, P: Packet + ?Sized>(
             )
         })),
     }
+}
+
+/// nf_nat_ftp will rewrite the command or reply `found` (in a packet at `seq` of master `m`)
+/// after this hook, and nf_conntrack will move the sender's later sequence numbers by the
+/// difference in length (`nf_ct_seqadj_set`). The tracking hook may run before
+/// nf_conntrack's, and then would not see that adjustment until a packet has passed this
+/// hook again: the adjustment is recorded now, as nf_nat_ftp will make it (the address the
+/// connection will come to, `ct->tuplehash[!dir].tuple.dst`, and the port it names, which
+/// nf_nat_ftp keeps unless another expectation holds it).
+fn expect_rewrite<C: Conntrack + ?Sized>(
+    ct: &C,
+    m: &Found<C::Ref>,
+    found: &helper_ftp::FtpMatch,
+    seq: u32,
+) {
+    let Some(e) = found.expect else {
+        return;
+    };
+    let newaddr = match m.dir {
+        Dir::Original => m.reply.dst,
+        Dir::Reply => m.orig.dst,
+    };
+    let len = nat_ftp_len(found.ftptype, m.orig.l3, &newaddr, e.port);
+    let delta = (len as i64).wrapping_sub(found.matchlen as i64) as i32;
+    if delta == 0 {
+        return;
+    }
+    let mut adj = ct.seqadj(&m.entry).unwrap_or_default();
+    if let Some(way) = adj.get_mut(m.dir as usize) {
+        way.set(seq, delta);
+    }
+    ct.set_seqadj(&m.entry, adj);
+}
+
+/// Counts what is written to it.
+struct Count(usize);
+
+impl fmt::Write for Count {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// The length of what `nf_nat_ftp_fmt_cmd` writes for `ty` with `addr` and `port` (IPv6
+/// addresses in full, as `%pI6` prints them).
+pub(crate) fn nat_ftp_len(ty: FtpType, l3: L3, addr: &Addr, port: u16) -> usize {
+    use fmt::Write;
+    let mut c = Count(0);
+    let [a0, a1, a2, a3, ..] = addr.0;
+    let _ = match ty {
+        FtpType::Port | FtpType::Pasv => {
+            write!(c, "{a0},{a1},{a2},{a3},{},{}", port >> 8, port & 0xff)
+        }
+        FtpType::Eprt if l3 == L3::Ipv4 => write!(c, "|1|{a0}.{a1}.{a2}.{a3}|{port}|"),
+        FtpType::Eprt => {
+            // `%pI6`: eight groups of four hex digits.
+            let _ = c.write_str("|2|");
+            let _ = c.write_str("0000:0000:0000:0000:0000:0000:0000:0000");
+            write!(c, "|{}|", port)
+        }
+        FtpType::Epsv => write!(c, "|||{}|", port),
+    };
+    c.0
 }

@@ -48,7 +48,9 @@
 
 use crate::proto::conn::{refreshed_timeout, CtInfo, IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY};
 use crate::proto::expect::{ExpectError, Expectation};
-use crate::proto::handoff::{self, packet_fingerprint, Handoff, LoopbackRing, Mark, NfView};
+use crate::proto::handoff::{
+    self, packet_fingerprint, Handoff, LoopbackRing, Mark, NfView, SeqAdj,
+};
 use crate::proto::helper::HelperId;
 use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::{self, L4Action, L4Proto, L4State, L4Verdict, Settings, Visit};
@@ -156,6 +158,16 @@ pub(crate) trait Packet: PacketBytes {
     /// nf_conntrack's entry for the packet, if it tracks it (see [`crate::proto::handoff`]).
     fn nf_view(&self) -> Option<NfView>;
 
+    /// The sequence adjustment of nf_conntrack's entry for the packet, the packet's direction
+    /// first, if nf_conntrack tracks it already and nf_nat's helpers rewrote a payload of it
+    /// to another length. No default: a wrapper that forgot to pass it on would say `None`.
+    fn nf_seqadj(&self) -> Option<[SeqAdj; 2]>;
+
+    /// Whether nf_conntrack's entry for the packet is translated and has a helper: then
+    /// nf_nat's helper rewrites what nf_conntrack's helper finds in it (`nf_nat_ftp`). No
+    /// default, as [`Packet::nf_seqadj`].
+    fn nf_nat_helper(&self) -> bool;
+
     /// The packet's bytes from `off` to its end, in one piece: 6.12's helpers make the skb
     /// linear first (`skb_linearize`). `None` if that fails or `off` is past the end.
     fn tail(&self, off: usize) -> Option<&[u8]>;
@@ -254,6 +266,14 @@ impl<P: Packet + ?Sized> Packet for Checked<'_, P> {
 
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.pkt.tail(off)
+    }
+
+    fn nf_seqadj(&self) -> Option<[SeqAdj; 2]> {
+        self.pkt.nf_seqadj()
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        self.pkt.nf_nat_helper()
     }
 
     fn checksum_none(&self) -> bool {
@@ -434,6 +454,10 @@ pub(crate) trait Conntrack {
     fn with_ftp<R>(&self, entry: &Self::Ref, f: impl FnOnce(&mut FtpState) -> R) -> Option<R>;
     /// The unconfirmed entry carrying `cookie`, left where it is.
     fn peek_unconfirmed(&self, cookie: usize) -> Option<Self::Ref>;
+    /// The last sequence adjustment of nf_conntrack's entry seen for `entry`, by direction.
+    fn seqadj(&self, entry: &Self::Ref) -> Option<[SeqAdj; 2]>;
+    /// Remembers nf_conntrack's sequence adjustment for `entry` (a helper's master).
+    fn set_seqadj(&self, entry: &Self::Ref, adj: [SeqAdj; 2]);
     /// `nf_conntrack_ftp`'s `loose` parameter.
     fn ftp_loose(&self) -> bool {
         false

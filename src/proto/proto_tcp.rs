@@ -350,6 +350,9 @@ pub(crate) struct TcpSegment {
     pub(crate) opt_len: u8,
     /// The options, `opt_len` bytes followed by zeros.
     pub(crate) opts: [u8; TCP_MAX_OPT_LEN],
+    /// `nf_ct_seq_offset(ct, !dir, ack - 1)`: how far NAT moved the receiver's sequence
+    /// numbers, which its acknowledgements count in.
+    pub(crate) receiver_offset: i32,
 }
 
 impl TcpSegment {
@@ -363,6 +366,7 @@ impl TcpSegment {
             payload_len: 0,
             opt_len: 0,
             opts: [0; TCP_MAX_OPT_LEN],
+            receiver_offset: 0,
         }
     }
 
@@ -446,6 +450,7 @@ pub(crate) fn tcp_error<P: PacketBytes + ?Sized>(
         // At most 40.
         opt_len: opt_len as u8,
         opts,
+        receiver_offset: 0,
     };
     Ok((seg, Checksum::Full))
 }
@@ -814,7 +819,8 @@ fn store_invalid(
 /// `be_liberal` is the `nf_conntrack_tcp_be_liberal` sysctl. Returns the verdict and, for
 /// a failure that is not excused, what the kernel logs.
 ///
-/// NAT sequence adjustment (`nf_ct_seq_offset`) is not applied: the module does no NAT.
+/// NAT's sequence adjustment (`nf_ct_seq_offset`) is applied to the acknowledgement as
+/// 6.12 applies it, from [`TcpSegment::receiver_offset`].
 pub(crate) fn tcp_in_window(
     conn: &mut TcpConn,
     dir: Dir,
@@ -834,6 +840,10 @@ pub(crate) fn tcp_in_window(
     if receiver.flags & IP_CT_TCP_FLAG_SACK_PERM != 0 {
         tcp_sack(seg.options(), &mut sack);
     }
+
+    // "Take into account NAT sequence number mangling."
+    ack = ack.wrapping_sub(seg.receiver_offset as u32);
+    sack = sack.wrapping_sub(seg.receiver_offset as u32);
 
     if sender.td_maxwin == 0 {
         // First packet in this direction.
@@ -1601,7 +1611,7 @@ impl L4Proto for Tcp {
     fn packet<C: Conntrack + ?Sized, P: PipelinePacket + ?Sized>(
         ct: &C,
         entry: &C::Ref,
-        _pkt: &P,
+        pkt: &P,
         seg: &TcpSegment,
         ctinfo: CtInfo,
         ctx: &HookCtx,
@@ -1615,8 +1625,24 @@ impl L4Proto for Tcp {
             hz: ctx.clock.hz,
             synproxy: false,
         };
+        // Only nf_nat's helpers move sequence numbers (nf_conntrack's synproxy aside), and
+        // only on connections with a helper: the module's helper hints at nf_nat's. Where
+        // nf_conntrack has not seen the packet yet (its hook after ours at this priority),
+        // the adjustment the helper hook last saw for the connection stands in.
+        let mut seg = *seg;
+        if ct.helper_of(entry).is_some() {
+            let receiver = match pkt.nf_seqadj() {
+                Some([_, other]) => Some(other),
+                None => ct
+                    .seqadj(entry)
+                    .and_then(|a| a.get(tctx.dir.reverse() as usize).copied()),
+            };
+            if let Some(r) = receiver {
+                seg.receiver_offset = r.offset(seg.ack_seq.wrapping_sub(1));
+            }
+        }
         ct.with_l4(entry, |st| match st {
-            L4State::Tcp(conn) => tcp_packet(conn, seg, &tctx, &s.tcp, &s.timeouts).into(),
+            L4State::Tcp(conn) => tcp_packet(conn, &seg, &tctx, &s.tcp, &s.timeouts).into(),
             _ => L4Action::INVALID,
         })
     }

@@ -15,6 +15,8 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <net/netfilter/nf_conntrack_helper.h>
+#include <net/netfilter/nf_conntrack_seqadj.h>
 
 unsigned int rct_net_id __read_mostly;
 
@@ -197,6 +199,58 @@ bool rct_nfct_view(const struct sk_buff *skb, struct rct_nf_tuple *this_dir,
 	rct_nf_tuple_copy(this_dir, &ct->tuplehash[dir].tuple);
 	rct_nf_tuple_copy(other_dir, &ct->tuplehash[!dir].tuple);
 	return true;
+#else
+	return false;
+#endif
+}
+
+/*
+ * The sequence adjustment of nf_conntrack's entry for the packet (nf_nat's helpers, when
+ * they rewrite a payload to another length), the packet's direction first: false if there
+ * is none. Read inline, so the module does not depend on nf_conntrack's symbols.
+ */
+bool rct_nfct_seqadj(const struct sk_buff *skb, struct rct_seqadj *this_dir,
+		     struct rct_seqadj *other_dir)
+{
+#if IS_ENABLED(CONFIG_NF_CONNTRACK)
+	enum ip_conntrack_info ctinfo;
+	const struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+	const struct nf_conn_seqadj *seqadj;
+	enum ip_conntrack_dir dir;
+	int i;
+
+	if (!ct || nf_ct_is_template(ct) || !test_bit(IPS_SEQ_ADJUST_BIT, &ct->status))
+		return false;
+	seqadj = nfct_seqadj(ct);
+	if (!seqadj)
+		return false;
+	dir = CTINFO2DIR(ctinfo);
+	for (i = 0; i < 2; i++) {
+		const struct nf_ct_seqadj *way = &seqadj->seq[i == 0 ? dir : !dir];
+		struct rct_seqadj *out = i == 0 ? this_dir : other_dir;
+
+		out->correction_pos = READ_ONCE(way->correction_pos);
+		out->offset_before = READ_ONCE(way->offset_before);
+		out->offset_after = READ_ONCE(way->offset_after);
+	}
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* Whether nf_conntrack's entry for the packet is translated and has a helper (RCU held). */
+bool rct_nfct_nat_helper(const struct sk_buff *skb)
+{
+#if IS_ENABLED(CONFIG_NF_CONNTRACK)
+	enum ip_conntrack_info ctinfo;
+	const struct nf_conn *ct = nf_ct_get(skb, &ctinfo);
+	const struct nf_conn_help *help;
+
+	if (!ct || nf_ct_is_template(ct) || !(READ_ONCE(ct->status) & IPS_NAT_MASK))
+		return false;
+	help = nfct_help(ct);
+	return help && rcu_access_pointer(help->helper);
 #else
 	return false;
 #endif

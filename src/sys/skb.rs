@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
-use crate::proto::handoff::NfView;
+use crate::proto::handoff::{NfView, SeqAdj};
 use crate::proto::pipeline::{Hook, LogInvalid, Packet};
 use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple, L3};
 use crate::sys::bindings;
@@ -94,6 +94,28 @@ impl Packet for SkBuff {
         // SAFETY: `self` wraps a valid skb; the helper checks `dataoff` against it (and may
         // record the verified state in the skb's checksum fields, as nf_conntrack does).
         unsafe { bindings::rct_l4_checksum_ok(self.as_ptr(), hooknum, dataoff, proto, pf, len) }
+    }
+
+    fn nf_seqadj(&self) -> Option<[SeqAdj; 2]> {
+        let mut this_dir = bindings::rct_seqadj::default();
+        let mut other_dir = bindings::rct_seqadj::default();
+        // SAFETY: `self` wraps a valid skb, which holds a reference on its nf_conntrack entry
+        // for as long as we have it; the helper only reads that entry's sequence adjustment.
+        if !unsafe { bindings::rct_nfct_seqadj(self.as_ptr(), &mut this_dir, &mut other_dir) } {
+            return None;
+        }
+        let adj = |a: &bindings::rct_seqadj| SeqAdj {
+            correction_pos: a.correction_pos,
+            offset_before: a.offset_before,
+            offset_after: a.offset_after,
+        };
+        Some([adj(&this_dir), adj(&other_dir)])
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        // SAFETY: `self` wraps a valid skb, which holds a reference on its nf_conntrack entry
+        // for as long as we have it; the helper only reads its status and helper extension.
+        unsafe { bindings::rct_nfct_nat_helper(self.as_ptr()) }
     }
 
     fn tail(&self, off: usize) -> Option<&[u8]> {
@@ -194,6 +216,14 @@ impl Packet for HookPacket<'_> {
 
     fn tail(&self, off: usize) -> Option<&[u8]> {
         self.skb.tail(off)
+    }
+
+    fn nf_seqadj(&self) -> Option<[SeqAdj; 2]> {
+        self.skb.nf_seqadj()
+    }
+
+    fn nf_nat_helper(&self) -> bool {
+        self.skb.nf_nat_helper()
     }
 
     #[inline(never)] // The buffers only take stack on the (rare, rate-limited) log path.
