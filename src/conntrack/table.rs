@@ -240,11 +240,20 @@ impl Table {
         if let Some(other) = clash {
             // Without NAT, an equal original or reply tuple means the same flow
             // (`nf_ct_can_merge`): the packet joins the entry already there.
-            return if clash_ok && can_merge(other, &conn) {
-                Insert::Merged
-            } else {
-                Insert::Failed
-            };
+            if !(clash_ok && can_merge(other, &conn)) {
+                return Insert::Failed;
+            }
+            // `nf_ct_acct_merge`: the winner counts the loser's packet, as one packet of the
+            // bytes the loser counted in the packet's direction (the original one: the
+            // packet made the loser), truncated to 32 bits as 6.12 does.
+            // The winner is in the table (its reference holds it) while the lock is held.
+            let loser = Conn::counters(&conn);
+            let winner = loser.as_ref().and_then(|_| other.try_get());
+            drop(locked);
+            if let (Some(w), Some([orig, _])) = (winner, loser) {
+                Conn::account(&w, Dir::Original, orig.bytes as u32 as usize);
+            }
+            return Insert::Merged;
         }
         // Relative timeout becomes absolute (`ct->timeout += nfct_time_stamp`).
         conn.set_timeout(crate::proto::conn::confirmed_timeout(conn.timeout(), now));

@@ -1631,3 +1631,50 @@ unsafe extern "C" fn rct_kunit_table_resize(test: *mut bindings::kunit) {
     ct.flush(&table);
     expect_eq!(t, ct.entry_count(), 0);
 }
+
+/// KUnit case `acct_clash_merge`: two packets of one new UDP flow race and the second
+/// entry merges into the first (`clash_resolution`); as 6.12's `nf_ct_acct_merge`, the
+/// winner then counts the loser's packet too.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_acct_clash_merge(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    ct.set_acct(true);
+    let pkt = udp_flow(7001, false);
+    let (Some(a), Some(b)) = (
+        TestSkb::new(&pkt, pkt.len(), L3::Ipv4),
+        TestSkb::new(&pkt, pkt.len(), L3::Ipv4),
+    ) else {
+        return expect!(t, false);
+    };
+    for s in [&a, &b] {
+        ct.on(&table, cache, 0)
+            .track(s.skb(), &ctx(Hook::PreRouting, L3::Ipv4, s, 700));
+    }
+    for s in [&a, &b] {
+        let v = ct
+            .on(&table, cache, 0)
+            .confirm(s.skb(), &ctx(Hook::LocalIn, L3::Ipv4, s, 700));
+        expect_eq!(t, v, Verdict::Accept);
+    }
+    expect_eq!(t, ct.stats_sum()[Stat::ClashResolve as usize], 1);
+    match find(&ct, &table, &udp4_flow_tuple(7001), 700) {
+        Some((c, _)) => {
+            let counters =
+                Conn::counters(&c).map(|[o, r]| (o.packets, o.bytes, r.packets, r.bytes));
+            expect_eq!(t, counters, Some((2, 2 * 28, 0, 0)));
+        }
+        None => expect!(t, false),
+    }
+    expect_eq!(t, ct.entry_count(), 1);
+    ct.flush(&table);
+}

@@ -37,6 +37,7 @@ RCT_CASE(established_path_cost)
 RCT_CASE(expectation_life)
 RCT_CASE(acct_and_timestamps)
 RCT_CASE(table_resize)
+RCT_CASE(acct_clash_merge)
 
 static struct kunit_case rct_skb_cases[] = {
 	KUNIT_CASE(skb_ipv4_udp_linear),
@@ -81,6 +82,7 @@ static struct kunit_case rct_table_cases[] = {
 	KUNIT_CASE(expectation_life),
 	KUNIT_CASE(acct_and_timestamps),
 	KUNIT_CASE(table_resize),
+	KUNIT_CASE(acct_clash_merge),
 	{}
 };
 

@@ -10,15 +10,19 @@
 #   ct_dump NS FILE [FILTER] [TIMEOUTS]   normalised table of /proc/net/FILE in netns NS
 #       (FILE: nf_conntrack, rust_conntrack, or an absolute path read as is, outside any
 #       netns); lines sorted (LC_ALL=C), ` use=N` dropped, the timeout column (5th field)
-#       replaced by the marker `T`; spacing otherwise kept as printed. FILTER is an ERE
+#       replaced by the marker `T`, and `delta-time=N` (entries with a timestamp) by
+#       `delta-time=D`; spacing otherwise kept as printed (the counters of entries with
+#       accounting, `packets=N bytes=N`, stay: compared as they are). FILTER is an ERE
 #       matched against the whole l4 name (3rd field): 'udp|icmp|icmpv6' keeps udp, icmp
 #       and icmpv6 (not udplite); lines not shaped like "ipv4 2 udp 17 ..." are kept
 #       whatever the filter. TIMEOUTS, if given, receives "SECONDS<TAB>LINE" for every
-#       normalised LINE.
-#   ct_compare NS [FILTER]   nf_conntrack vs ours in NS: identical normalised tables, and
-#       every entry's seconds-left within +-$RCT_DIFF_TOLERANCE (2) of its twin. On a
-#       mismatch prints a unified diff (at most $RCT_DIFF_MAX_LINES lines; the full diff and
-#       both raw tables are kept in $RCT_OUT/differential/) and returns 1.
+#       normalised LINE, followed by "<TAB>N" when the line had a delta-time=N.
+#   ct_compare NS [FILTER]   nf_conntrack vs ours in NS: identical normalised tables,
+#       every entry's seconds-left within +-$RCT_DIFF_TOLERANCE (2) of its twin and its
+#       delta-time within +-$RCT_DIFF_DT_TOLERANCE (1) (ours is read second: its timeouts
+#       may also be lower, its delta-times higher, by the whole seconds between the two
+#       reads). On a mismatch prints a unified diff (at most $RCT_DIFF_MAX_LINES lines; the
+#       full diff and both raw tables are kept in $RCT_OUT/differential/) and returns 1.
 #   ct_count NS FILE ERE / ct_timeouts NS FILE ERE   how many normalised lines match ERE /
 #       their timeouts, one a line (for checks on what the reference itself did).
 # Environment:
@@ -54,6 +58,7 @@ if ! declare -F netns_pair >/dev/null; then
 fi
 
 RCT_DIFF_TOLERANCE=${RCT_DIFF_TOLERANCE:-2}
+RCT_DIFF_DT_TOLERANCE=${RCT_DIFF_DT_TOLERANCE:-1}
 RCT_DIFF_MAX_LINES=${RCT_DIFF_MAX_LINES:-60}
 CT_PY_BIN=/usr/bin/python3
 
@@ -203,8 +208,14 @@ ct_normalise() {
 			line = head rest
 		}
 		sub(/ use=[0-9]+$/, "", line)
+		# The age of an entry with a timestamp (6.12 ct_show_delta_time), compared apart.
+		dt = ""
+		if (match(line, / delta-time=[0-9]+/)) {
+			dt = substr(line, RSTART + 12, RLENGTH - 12)
+			line = substr(line, 1, RSTART - 1) " delta-time=D" substr(line, RSTART + RLENGTH)
+		}
 		print line
-		if (tfile != "") print t "\t" line > tfile
+		if (tfile != "") print t "\t" line (dt != "" ? "\t" dt : "") > tfile
 	}' | LC_ALL=C sort
 }
 
@@ -249,7 +260,17 @@ ct_compare_raw() {
 			if (r !~ /^-?[0-9]+$/ || o !~ /^-?[0-9]+$/ || d > tol + lag || d < -tol)
 				printf "timeout %s s (%s) vs %s s (%s): %s\n", r, a, o, b, $2
 		}' "$d/ref.t" "$d/ours.t" >"$d/timeouts"
+	# Ages (delta-time, whole seconds since the entry was confirmed): ours read LAG s later,
+	# so up to LAG s older.
+	awk -F'\t' -v tol="$RCT_DIFF_DT_TOLERANCE" -v lag="$lag" -v a="$ref_label" -v b="$ours_label" '
+		NR == FNR { if ($3 != "") ref[$2] = $3; next }
+		($2 in ref) {
+			r = ref[$2]; o = $3; d = o - r
+			if (o !~ /^[0-9]+$/ || d > tol + lag || d < -tol)
+				printf "delta-time %s s (%s) vs %s s (%s): %s\n", r, a, o, b, $2
+		}' "$d/ref.t" "$d/ours.t" >"$d/ages"
 	[ -s "$d/timeouts" ] && rc=1
+	[ -s "$d/ages" ] && rc=1
 	if [ "$rc" -ne 0 ]; then
 		echo "# tables differ: $ref_label $nref entries, $ours_label $nours${filter:+ (l4 filter: $filter)}"
 		if [ -s "$d/diff" ]; then
@@ -267,10 +288,20 @@ ct_compare_raw() {
 			fi
 			head -n 10 "$d/timeouts" | sed 's/^/# /'
 		fi
+		if [ -s "$d/ages" ]; then
+			n=$(wc -l <"$d/ages")
+			if [ "$lag" -gt 0 ]; then
+				echo "# $n entries whose delta-time differs by more than $RCT_DIFF_DT_TOLERANCE s" \
+					"(or $((RCT_DIFF_DT_TOLERANCE + lag)) s more in ours, read $lag s later):"
+			else
+				echo "# $n entries whose delta-time differs by more than $RCT_DIFF_DT_TOLERANCE s:"
+			fi
+			head -n 10 "$d/ages" | sed 's/^/# /'
+		fi
 		if [ -n "$keep" ]; then
 			mkdir -p "$(dirname "$keep")"
 			cp "$d/diff" "$keep.diff"
-			cat "$d/timeouts" >>"$keep.diff"
+			cat "$d/timeouts" "$d/ages" >>"$keep.diff"
 			cp "$ref_raw" "$keep.ref"
 			cp "$ours_raw" "$keep.ours"
 			echo "# kept: $keep.{diff,ref,ours}"
