@@ -376,7 +376,11 @@ impl Conntrack for HostCt {
         m
     }
 
-    fn expect_related(&self, exp: Expectation<Rc<HostEntry>>, now: u32) -> Result<(), ExpectError> {
+    fn expect_related(
+        &self,
+        exp: Expectation<Rc<HostEntry>>,
+        clock: &Clock,
+    ) -> Result<(), ExpectError> {
         let policy = exp.helper.policy(exp.class).ok_or(ExpectError::Full)?;
         let hash = self.expect_hash(&exp.tuple);
         let max = if self.expect_max == 0 {
@@ -388,7 +392,7 @@ impl Conntrack for HostCt {
             .expect
             .borrow_mut()
             .0
-            .insert(exp, hash, policy, max, now, HOST_HZ);
+            .insert(exp, hash, policy, max, clock.now, clock.hz);
         self.expect_stats(&stats);
         res
     }

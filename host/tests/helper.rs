@@ -12,7 +12,7 @@ use crate::proto::conn::{CtInfo, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED};
 use crate::proto::expect::{expect_sizes, expectation, ExpectError, NF_CT_EXPECT_PERMANENT};
 use crate::proto::helper::{HelperId, HelperKind, HelperPorts};
 use crate::proto::l4proto::Settings;
-use crate::proto::pipeline::{self, Conntrack, Entry, Hook, HookRole, Verdict};
+use crate::proto::pipeline::{self, Clock, Conntrack, Entry, Hook, HookRole, Verdict};
 use crate::proto::stat::Stat;
 use crate::proto::tuple::{Addr, Dir, Tuple, IPPROTO_TCP, IPPROTO_UDP, L3, L4};
 use std::rc::Rc;
@@ -526,7 +526,7 @@ fn expectations_of_two_masters_clash() {
         40000,
     );
     assert_eq!(
-        ct.expect_related(same.clone(), b.now),
+        ct.expect_related(same.clone(), &Clock::at(u64::from(b.now), HZ)),
         Err(ExpectError::Busy)
     );
     // From the same master in another class: already.
@@ -534,7 +534,7 @@ fn expectations_of_two_masters_clash() {
     other_class.master = master_a;
     other_class.class = 1;
     assert_eq!(
-        ct.expect_related(other_class, b.now),
+        ct.expect_related(other_class, &Clock::at(u64::from(b.now), HZ)),
         Err(ExpectError::Full),
         "FTP has no class 1"
     );
@@ -561,7 +561,10 @@ fn a_permanent_expectation_stays_after_use() {
         7000,
     );
     e.flags = NF_CT_EXPECT_PERMANENT;
-    assert_eq!(ct.expect_related(e, s.now), Ok(()));
+    assert_eq!(
+        ct.expect_related(e, &Clock::at(u64::from(s.now), HZ)),
+        Ok(())
+    );
     for port in [1, 2] {
         let syn = tcp_syn(false, (addr4([10, 1, 1, port]), 99), (addr4(A4), 7000));
         receive(&ct, &syn, L3::Ipv4, s.now + 1, HZ);

@@ -613,13 +613,12 @@ impl Conntrack for NetCt<'_> {
         master
     }
 
-    fn expect_related(&self, exp: Expectation<ConnRef>, now: u32) -> Result<(), ExpectError> {
+    fn expect_related(&self, exp: Expectation<ConnRef>, clock: &Clock) -> Result<(), ExpectError> {
         let policy = exp.helper.policy(exp.class).ok_or(ExpectError::Full)?;
         let hash = self.net.net.hash(&dst_key(&exp.tuple));
         let max = global().map_or(0, |g| g.expect_max());
-        let hz = crate::sys::time::hz();
         let mut table = self.net.expect.lock();
-        let (res, stats) = table.insert(exp, hash, policy, max, now, hz);
+        let (res, stats) = table.insert(exp, hash, policy, max, clock.now, clock.hz);
         self.net.expect_done(&table, &stats);
         drop(table);
         if stats.table_full {
@@ -627,7 +626,7 @@ impl Conntrack for NetCt<'_> {
         }
         if res.is_ok() {
             // The sweep unlinks it once dead.
-            self.net.net.kick_sweep(hz);
+            self.net.net.kick_sweep(clock.hz);
         }
         res
     }

@@ -314,7 +314,7 @@ pub(crate) fn help<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         }
     };
     // "Can't expect this?  Best to drop packet now."
-    match ct.expect_related(exp, ctx.clock.now) {
+    match ct.expect_related(exp, &ctx.clock) {
         Ok(()) => Verdict::Accept,
         Err(_) => {
             ct.helper_log(helper, "cannot add expectation");

@@ -442,7 +442,9 @@ pub(crate) trait Conntrack {
     fn take_expectation(&self, t: &Tuple, now: u32) -> Option<Self::Ref>;
     /// `nf_ct_expect_related`: adds an expectation; counts `expect_create` and what it
     /// unlinks in `expect_delete`, and says when the table is full.
-    fn expect_related(&self, exp: Expectation<Self::Ref>, now: u32) -> Result<(), ExpectError>;
+    /// The expectation's timeout counts from `clock`.
+    fn expect_related(&self, exp: Expectation<Self::Ref>, clock: &Clock)
+        -> Result<(), ExpectError>;
     /// The helper a new, unexpected connection with original tuple `t` gets, if any.
     fn assign_helper(&self, t: &Tuple) -> Option<HelperId>;
     /// Entries of this netns with a helper: none, and the helper hook has nothing to do.
