@@ -190,7 +190,7 @@ void rct_sysctl_unregister(struct ctl_table_header *hdr);
 int rct_sysctl_read(void *state, unsigned int index, long long *val);
 int rct_sysctl_write(void *state, unsigned int index, long long val);
 void rct_warn_expect_table_full(void);
-void rct_helper_log(const char *msg, size_t len);
+void rct_helper_log(const char *msg);
 
 /* Helpers: the ports of the ftp_ports= and tftp_ports= parameters, RCT_HELPER_MAX_PORTS each. */
 #define RCT_HELPER_MAX_PORTS 8

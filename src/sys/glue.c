@@ -367,9 +367,9 @@ void rct_warn_expect_table_full(void)
 }
 
 /* nf_ct_helper_log, which goes through nf_log, printed directly: rate-limited. */
-void rct_helper_log(const char *msg, size_t len)
+void rct_helper_log(const char *msg)
 {
-	net_info_ratelimited("rust_conntrack: %.*s\n", (int)len, msg);
+	net_info_ratelimited("rust_conntrack: %s\n", msg);
 }
 
 /* nf_conntrack_ftp's and nf_conntrack_tftp's ports=: up to 8 ports each. */

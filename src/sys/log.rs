@@ -20,44 +20,51 @@ pub(crate) fn warn_expect_table_full() {
 
 /// A helper's message about a packet it drops (`nf_ct_helper_log`), rate-limited.
 pub(crate) fn helper_log(helper: &dyn core::fmt::Display, msg: &str) {
-    let mut buf = Buf::<96>::new();
+    let mut buf = CBuf::<128>::new();
+    // Cut if longer: the helpers' names and messages are short.
     let _ = core::fmt::write(
         &mut buf,
         format_args!("nf_ct_{helper}: dropping packet: {msg}"),
     );
-    let s = buf.as_bytes();
-    // SAFETY: `s` is readable for `s.len()` bytes; the helper prints them with `%.*s`.
-    unsafe { bindings::rct_helper_log(s.as_ptr().cast(), s.len()) }
+    // SAFETY: `buf` holds a NUL-terminated string.
+    unsafe { bindings::rct_helper_log(buf.as_ptr()) }
 }
 
-/// A fixed buffer that keeps what fits of what is written to it.
-struct Buf<const N: usize> {
-    bytes: [u8; N],
+/// A NUL-terminated string built with `fmt::Write` in a fixed buffer, cut at `N - 1` bytes.
+pub(crate) struct CBuf<const N: usize> {
+    buf: [u8; N],
     len: usize,
 }
 
-impl<const N: usize> Buf<N> {
-    fn new() -> Self {
+impl<const N: usize> CBuf<N> {
+    pub(crate) fn new() -> Self {
         Self {
-            bytes: [0; N],
+            buf: [0; N],
             len: 0,
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
+    /// The string, NUL-terminated (the buffer starts zeroed and the last byte stays 0).
+    pub(crate) fn as_ptr(&self) -> *const kernel::ffi::c_char {
+        self.buf.as_ptr().cast()
     }
 }
 
-impl<const N: usize> core::fmt::Write for Buf<N> {
+impl<const N: usize> core::fmt::Write for CBuf<N> {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for &b in s.as_bytes() {
-            let Some(slot) = self.bytes.get_mut(self.len) else {
-                break;
-            };
-            *slot = b;
-            self.len += 1;
+        let room = N.saturating_sub(1).saturating_sub(self.len);
+        let n = s.len().min(room);
+        if let (Some(dst), Some(src)) = (
+            self.buf.get_mut(self.len..self.len + n),
+            s.as_bytes().get(..n),
+        ) {
+            dst.copy_from_slice(src);
+            self.len += n;
         }
-        Ok(())
+        if n < s.len() {
+            Err(core::fmt::Error)
+        } else {
+            Ok(())
+        }
     }
 }

@@ -9,7 +9,6 @@ use crate::proto::pipeline::{Hook, LogInvalid, Packet};
 use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple, L3};
 use crate::sys::bindings;
 use crate::sys::netfilter::{pf_of_l3, raw_of_hook};
-use core::fmt;
 use kernel::types::Opaque;
 
 /// A packet as netfilter hands it to a hook. The module only reads it; it never writes
@@ -228,51 +227,12 @@ impl Packet for HookPacket<'_> {
 
     #[inline(never)] // The buffers only take stack on the (rare, rate-limited) log path.
     fn log_invalid(&self, line: &LogInvalid<'_>) {
-        let mut head = CBuf::<128>::new();
-        let mut tail = CBuf::<160>::new();
+        let mut head = crate::sys::log::CBuf::<128>::new();
+        let mut tail = crate::sys::log::CBuf::<160>::new();
         // Truncated if longer: the buffers hold what 6.12's messages and fields need.
         let _ = line.write_head(&mut head);
         let _ = line.write_tail(&mut tail);
         // SAFETY: `state` is valid (type invariant); both strings are NUL-terminated.
         unsafe { bindings::rct_log_invalid(self.state, head.as_ptr(), tail.as_ptr()) };
-    }
-}
-
-/// A NUL-terminated string built with `fmt::Write` in a fixed buffer, cut at `N - 1` bytes.
-struct CBuf<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> CBuf<N> {
-    fn new() -> Self {
-        Self {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-
-    /// The string, NUL-terminated (the buffer starts zeroed and the last byte stays 0).
-    fn as_ptr(&self) -> *const kernel::ffi::c_char {
-        self.buf.as_ptr().cast()
-    }
-}
-
-impl<const N: usize> fmt::Write for CBuf<N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = N.saturating_sub(1).saturating_sub(self.len);
-        let n = s.len().min(room);
-        if let (Some(dst), Some(src)) = (
-            self.buf.get_mut(self.len..self.len + n),
-            s.as_bytes().get(..n),
-        ) {
-            dst.copy_from_slice(src);
-            self.len += n;
-        }
-        if n < s.len() {
-            Err(fmt::Error)
-        } else {
-            Ok(())
-        }
     }
 }
