@@ -1629,20 +1629,26 @@ impl L4Proto for Tcp {
         // only on connections with a helper: the module's helper hints at nf_nat's. Where
         // nf_conntrack has not seen the packet yet (its hook after ours at this priority),
         // the adjustment the helper hook last saw for the connection stands in.
-        let mut seg = *seg;
-        if ct.helper_of(entry).is_some() {
-            let receiver = match pkt.nf_seqadj() {
-                Some([_, other]) => Some(other),
-                None => ct
-                    .seqadj(entry)
-                    .and_then(|a| a.get(tctx.dir.reverse() as usize).copied()),
-            };
-            if let Some(r) = receiver {
-                seg.receiver_offset = r.offset(seg.ack_seq.wrapping_sub(1));
+        let adjusted;
+        let seg = match ct.helper_of(entry) {
+            None => seg,
+            Some(_) => {
+                let receiver = match pkt.nf_seqadj() {
+                    Some([_, other]) => Some(other),
+                    None => ct
+                        .seqadj(entry)
+                        .and_then(|a| a.get(tctx.dir.reverse() as usize).copied()),
+                };
+                let mut copy = *seg;
+                if let Some(r) = receiver {
+                    copy.receiver_offset = r.offset(seg.ack_seq.wrapping_sub(1));
+                }
+                adjusted = copy;
+                &adjusted
             }
-        }
+        };
         ct.with_l4(entry, |st| match st {
-            L4State::Tcp(conn) => tcp_packet(conn, &seg, &tctx, &s.tcp, &s.timeouts).into(),
+            L4State::Tcp(conn) => tcp_packet(conn, seg, &tctx, &s.tcp, &s.timeouts).into(),
             _ => L4Action::INVALID,
         })
     }
