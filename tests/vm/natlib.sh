@@ -156,9 +156,38 @@ nat_links_up() {
 	return 1
 }
 
+# nat_static_neigh: permanent neighbour entries for every address the cases reach (the
+# second client address included), so that no first packet waits for ARP or neighbour
+# discovery: a probe lost while a fresh link comes up is retried after 1 s, which would
+# stretch a UDP exchange past the 2 s after which both trackers mark the entry ASSURED.
+nat_static_neigh() {
+	local mc mrc mrs ms
+	mc=$(ip -n "$NAT_C" -br link show veth-c | awk '{print $3}')
+	mrc=$(ip -n "$NAT_R" -br link show veth-rc | awk '{print $3}')
+	mrs=$(ip -n "$NAT_R" -br link show veth-rs | awk '{print $3}')
+	ms=$(ip -n "$NAT_S" -br link show veth-s | awk '{print $3}')
+	[ -n "$mc" ] && [ -n "$mrc" ] && [ -n "$mrs" ] && [ -n "$ms" ] || return 1
+	ip -n "$NAT_C" -batch - <<EOF || return 1
+neigh replace 10.78.1.1 lladdr $mrc dev veth-c nud permanent
+neigh replace fd78:1::1 lladdr $mrc dev veth-c nud permanent
+EOF
+	ip -n "$NAT_R" -batch - <<EOF || return 1
+neigh replace 10.78.1.2 lladdr $mc dev veth-rc nud permanent
+neigh replace fd78:1::2 lladdr $mc dev veth-rc nud permanent
+neigh replace 10.78.1.3 lladdr $mc dev veth-rc nud permanent
+neigh replace fd78:1::3 lladdr $mc dev veth-rc nud permanent
+neigh replace 10.78.2.2 lladdr $ms dev veth-rs nud permanent
+neigh replace fd78:2::2 lladdr $ms dev veth-rs nud permanent
+EOF
+	ip -n "$NAT_S" -batch - <<EOF
+neigh replace 10.78.2.1 lladdr $mrs dev veth-s nud permanent
+neigh replace fd78:2::1 lladdr $mrs dev veth-s nud permanent
+EOF
+}
+
 nat_fresh_netns() {
 	nat_netns_del
-	nat_netns && nat_links_up
+	nat_netns && nat_links_up && nat_static_neigh
 }
 
 nat_add_c2() {
