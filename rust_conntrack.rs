@@ -12,8 +12,9 @@
 //!   on POST_ROUTING and LOCAL_IN), with defragmentation enabled;
 //! - one hash table of `hlist_nulls` chains read under RCU, entries from a type-stable slab,
 //!   per-CPU unconfirmed lists, a collector, early drop;
-//! - trackers for TCP (state machine and windows), UDP, UDP-Lite, ICMP, ICMPv6 and any other
-//!   protocol generically; SCTP, DCCP and GRE pass untracked;
+//! - trackers for TCP (state machine and windows), UDP, UDP-Lite, ICMP, ICMPv6, SCTP, DCCP,
+//!   GRE and any other protocol generically;
+//! - helpers and expectations (FTP, TFTP), accounting, timestamps, the sysctls;
 //! - flows translated by nf_nat beside it, forwarded and local traffic, loopback;
 //! - `/proc/net/rust_conntrack` in nf_conntrack's line format and
 //!   `/proc/net/stat/rust_conntrack` with its columns plus packets per hook.

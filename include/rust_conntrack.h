@@ -47,7 +47,6 @@ struct net *rct_seq_file_net(struct seq_file *seq);
 /* skb access. */
 const void *rct_skb_header_pointer(const struct sk_buff *skb, int offset, int len, void *buffer);
 unsigned int rct_skb_len(const struct sk_buff *skb);
-int rct_skb_network_offset(const struct sk_buff *skb);
 
 /* Per-CPU data. */
 void __percpu *rct_alloc_percpu(size_t size, size_t align);
@@ -136,9 +135,19 @@ bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dat
 /* skb->ip_summed == CHECKSUM_NONE: SCTP verifies its CRC32c only then, as sctp_error. */
 bool rct_skb_csum_none(const struct sk_buff *skb);
 
-/* Hook context. */
-bool rct_hook_in_loopback(const struct nf_hook_state *state);
-bool rct_hook_out_loopback(const struct nf_hook_state *state);
+/*
+ * What a hook needs of its skb and state, read in one call: the network header's
+ * offset, the devices' loopback flags and the clock.
+ */
+struct rct_hook_view {
+	int nhoff;
+	bool in_loopback;
+	bool out_loopback;
+	u64 jiffies;
+	unsigned int hz;
+};
+void rct_hook_view(const struct sk_buff *skb, const struct nf_hook_state *state,
+		   struct rct_hook_view *view);
 
 /* Per-netns sweep of unconfirmed entries: Rust's rct_net_sweep returns the next delay, or 0. */
 unsigned long rct_net_sweep(struct net *net);

@@ -11,6 +11,7 @@
 use crate::conntrack::entry::{Conn, ConnInit, ConnRef, EntryCache};
 use crate::conntrack::table::{global, Table};
 use crate::conntrack::unconfirmed::Unconfirmed;
+use crate::proto::ablate;
 use crate::proto::conn::CtInfo;
 use crate::proto::conn::{expires_in_secs, should_gc, Zone, NF_CT_DEFAULT_ZONE_DIR};
 use crate::proto::expect::{dst_key, Bucket, ExpectError, ExpectStats, ExpectTable, Expectation};
@@ -43,6 +44,9 @@ use core::sync::atomic::{
     Ordering::{Acquire, Relaxed, Release},
 };
 use kernel::prelude::*;
+
+/// The settings an ablation build reads ([`ablate::DEFAULT_SETTINGS`]).
+static DEFAULT_SETTINGS: Settings = Settings::defaults();
 
 /// The clock now.
 pub(crate) fn clock_now() -> Clock {
@@ -477,6 +481,9 @@ impl Conntrack for NetCt<'_> {
     type Ref = ConnRef;
 
     fn settings(&self) -> &Settings {
+        if ablate::DEFAULT_SETTINGS {
+            return &DEFAULT_SETTINGS;
+        }
         self.settings.get_or_init(|| self.net.settings.load())
     }
 

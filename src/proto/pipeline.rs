@@ -46,6 +46,7 @@
 //! exactly the packets it finds there. A packet entering on `lo` that never passed LOCAL_OUT
 //! (sent through a packet socket) is tracked, as nf_conntrack tracks it.
 
+use crate::proto::ablate;
 use crate::proto::conn::{refreshed_timeout, CtInfo, IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY};
 use crate::proto::expect::{ExpectError, Expectation};
 use crate::proto::handoff::{
@@ -487,7 +488,9 @@ pub(crate) fn hook<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         // Not a registration of ours: leave the packet alone.
         _ => return Verdict::Accept,
     };
-    ct.count(stat, 1);
+    if !ablate::NO_HOOK_STATS {
+        ct.count(stat, 1);
+    }
     match role {
         HookRole::Track => track(ct, pkt, ctx),
         HookRole::Helper => crate::proto::helper::help(ct, pkt, ctx),
@@ -537,15 +540,18 @@ fn track_packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     pkt: &P,
     ctx: &HookCtx,
 ) -> (Verdict, bool) {
-    let pkt = &Checked {
-        pkt,
-        verify: ct.settings().checksum,
-    };
     let Ok(parsed) = parse(pkt, ctx) else {
         ct.count(Stat::Invalid, 1);
         return INVALID;
     };
+    if ablate::PARSE_ONLY {
+        return TRACKED;
+    }
     let proto = parsed.tuple.proto;
+    let pkt = &Checked {
+        pkt,
+        verify: ct.settings().checksum && !ablate::NO_CHECKSUM,
+    };
     if (ctx.l3 == L3::Ipv4 && proto == IPPROTO_ICMP)
         || (ctx.l3 == L3::Ipv6 && proto == IPPROTO_ICMPV6)
     {
@@ -632,6 +638,9 @@ impl<C: Conntrack + ?Sized, P: Packet + ?Sized> Visit for Run<'_, C, P> {
                 return new_entry::<L, C, P>(ct, pkt, parsed, &hdr, hash, ctx);
             };
             let ctinfo = CtInfo::of_match(dir, entry.status());
+            if ablate::LOOKUP_ONLY {
+                return TRACKED;
+            }
             let action = L::packet(ct, &entry, pkt, &hdr, ctinfo, ctx, ct.settings());
             ct.l4_action(Some(&entry), ctinfo, pkt.len(), &action);
             log_invalid(ct, pkt, parsed, ctx, &action);

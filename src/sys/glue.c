@@ -128,11 +128,6 @@ unsigned int rct_skb_len(const struct sk_buff *skb)
 	return skb->len;
 }
 
-int rct_skb_network_offset(const struct sk_buff *skb)
-{
-	return skb_network_offset(skb);
-}
-
 void __percpu *rct_alloc_percpu(size_t size, size_t align)
 {
 	return __alloc_percpu(size, align);
@@ -163,14 +158,14 @@ struct net *rct_hook_state_net(const struct nf_hook_state *state)
 	return state->net;
 }
 
-bool rct_hook_in_loopback(const struct nf_hook_state *state)
+void rct_hook_view(const struct sk_buff *skb, const struct nf_hook_state *state,
+		   struct rct_hook_view *view)
 {
-	return state->in && (state->in->flags & IFF_LOOPBACK);
-}
-
-bool rct_hook_out_loopback(const struct nf_hook_state *state)
-{
-	return state->out && (state->out->flags & IFF_LOOPBACK);
+	view->nhoff = skb_network_offset(skb);
+	view->in_loopback = state->in && (state->in->flags & IFF_LOOPBACK);
+	view->out_loopback = state->out && (state->out->flags & IFF_LOOPBACK);
+	view->jiffies = get_jiffies_64();
+	view->hz = HZ;
 }
 
 static void rct_nf_tuple_copy(struct rct_nf_tuple *to, const struct nf_conntrack_tuple *t)

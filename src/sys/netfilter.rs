@@ -10,12 +10,13 @@
 //! `NF_IP_PRI_CONNTRACK_HELPER`: tracking on PRE_ROUTING and LOCAL_OUT, helper and confirm on
 //! POST_ROUTING and LOCAL_IN, for IPv4 and IPv6.
 
-use crate::conntrack::net::clock_now;
-use crate::proto::pipeline::{Hook, HookCtx, HookRole, Verdict};
+use crate::conntrack::net::NetState;
+use crate::proto::ablate;
+use crate::proto::pipeline::{Clock, Hook, HookCtx, HookRole, Verdict};
 use crate::proto::tuple::L3;
 use crate::sys::bindings;
-use crate::sys::netns::Net;
-use crate::sys::skb::{HookPacket, SkBuff};
+use crate::sys::netns::{self, Net};
+use crate::sys::skb::{HookPacket, HookView, SkBuff};
 use core::ptr::NonNull;
 use kernel::error::to_result;
 use kernel::ffi::{c_uint, c_void};
@@ -67,7 +68,8 @@ const fn hook_ops(hook: HookFn, pf: u32, hooknum: u32, priority: i32) -> binding
 ///
 /// # Invariants
 ///
-/// The entries are never modified and their `dev`/`priv_` pointers are NULL.
+/// The entries are never modified and their `dev`/`priv_` pointers are NULL: each netns
+/// registers a copy with its state as `priv_`.
 struct HookTable([bindings::nf_hook_ops; 12]);
 
 // SAFETY: The table is immutable (type invariant) and its pointers are NULL or point to
@@ -94,6 +96,32 @@ static HOOKS: HookTable = HookTable([
     hook_ops(rct_confirm, V6, POST_ROUTING, PRI_CONNTRACK_CONFIRM),
     hook_ops(rct_helper, V6, LOCAL_IN, PRI_CONNTRACK_HELPER),
     hook_ops(rct_confirm, V6, LOCAL_IN, PRI_CONNTRACK_CONFIRM),
+]);
+
+/// The hooks a netns gets: all of them, or (an ablation build) all but the helpers'.
+fn hooks() -> &'static [bindings::nf_hook_ops] {
+    if ablate::NO_HELPER_HOOK {
+        &HOOKS_NO_HELPER.0
+    } else {
+        &HOOKS.0
+    }
+}
+
+/// [`HOOKS`] without the helper hooks, for [`ablate::NO_HELPER_HOOK`].
+struct HookTableNoHelper([bindings::nf_hook_ops; 8]);
+
+// SAFETY: As for `HookTable`.
+unsafe impl Sync for HookTableNoHelper {}
+
+static HOOKS_NO_HELPER: HookTableNoHelper = HookTableNoHelper([
+    HOOKS.0[0],
+    HOOKS.0[1],
+    HOOKS.0[3],
+    HOOKS.0[5],
+    HOOKS.0[6],
+    HOOKS.0[7],
+    HOOKS.0[9],
+    HOOKS.0[11],
 ]);
 
 /// The family of a hook state's `pf`, if IPv4 or IPv6.
@@ -135,43 +163,53 @@ pub(crate) fn raw_of_hook(hook: Hook) -> u32 {
     }
 }
 
-/// Runs one hook: finds the netns state and hands the packet to the core.
+/// Runs one hook: hands the packet to the netns state the hook was registered with.
 ///
 /// # Safety
 ///
-/// `skb` and `state` must be the valid pointers netfilter passes to a hook function.
+/// `priv_`, `skb` and `state` must be the valid pointers netfilter passes to a hook function
+/// registered by [`HookRegistration`].
 unsafe fn run_hook(
     role: HookRole,
+    priv_: *mut c_void,
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> c_uint {
+    if ablate::NOOP_HOOKS {
+        return bindings::NF_ACCEPT;
+    }
     // SAFETY: netfilter passes a valid hook state for the duration of the call.
     let st = unsafe { &*state };
     let (Some(l3), Some(hook)) = (l3_of_pf(st.pf), hook_of_raw(st.hook)) else {
         return bindings::NF_ACCEPT;
     };
-    // SAFETY: The hook runs in `st.net`, which is alive for the duration of the call.
-    let net = unsafe { Net::from_raw(st.net) };
-    let Some(ct) = net.ct_state() else {
+    // One call reads what the hook needs of the skb, the state and the clock.
+    // SAFETY: netfilter passes a valid skb and hook state for the duration of the call.
+    let view = unsafe { HookView::read(skb, state) };
+    // The registration's private pointer is the netns state: no per-packet lookup of it.
+    // SAFETY: `priv_` is the state `HookRegistration` registered the hook with, which
+    // outlives the registration (its type invariant), and the hook runs while registered.
+    let Some(ct) = (unsafe { netns::state_of_slot(priv_) }) else {
+        return bindings::NF_ACCEPT;
+    };
+    if ablate::ENTRY_ONLY {
+        return bindings::NF_ACCEPT;
+    }
+    let Some(nhoff) = view.network_offset() else {
+        ct.count_invalid();
         return bindings::NF_ACCEPT;
     };
     // SAFETY: netfilter owns `skb` for the duration of the call and does not free it.
     let skb = unsafe { SkBuff::from_raw(skb) };
-    let Some(nhoff) = skb.network_offset() else {
-        ct.count_invalid();
-        return bindings::NF_ACCEPT;
-    };
     let ctx = HookCtx {
         hook,
         l3,
         nhoff,
         // The skb's address tells the confirm hook which new entry is this packet's.
         cookie: skb as *const SkBuff as usize,
-        // SAFETY: `state` is valid for the call.
-        in_loopback: unsafe { bindings::rct_hook_in_loopback(state) },
-        // SAFETY: As above.
-        out_loopback: unsafe { bindings::rct_hook_out_loopback(state) },
-        clock: clock_now(),
+        in_loopback: view.in_loopback(),
+        out_loopback: view.out_loopback(),
+        clock: Clock::at(view.jiffies(), view.hz()),
     };
     // SAFETY: `state` is the hook state netfilter passed with `skb`, valid for the call.
     let pkt = unsafe { HookPacket::new(skb, state) };
@@ -189,12 +227,13 @@ unsafe fn run_hook(
 // Exported under a stable name: `nft list hooks` shows it.
 #[no_mangle]
 unsafe extern "C" fn rct_conntrack_in(
-    _priv: *mut c_void,
+    priv_: *mut c_void,
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> c_uint {
-    // SAFETY: Called by netfilter with a valid skb and hook state.
-    unsafe { run_hook(HookRole::Track, skb, state) }
+    // SAFETY: Called by netfilter with the registration's private pointer, a valid skb and
+    // hook state.
+    unsafe { run_hook(HookRole::Track, priv_, skb, state) }
 }
 
 /// Helper hook (POST_ROUTING, LOCAL_IN).
@@ -205,12 +244,12 @@ unsafe extern "C" fn rct_conntrack_in(
 // Exported under a stable name: `nft list hooks` shows it.
 #[no_mangle]
 unsafe extern "C" fn rct_helper(
-    _priv: *mut c_void,
+    priv_: *mut c_void,
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> c_uint {
-    // SAFETY: Called by netfilter with a valid skb and hook state.
-    unsafe { run_hook(HookRole::Helper, skb, state) }
+    // SAFETY: As for `rct_conntrack_in`.
+    unsafe { run_hook(HookRole::Helper, priv_, skb, state) }
 }
 
 /// Confirm hook (POST_ROUTING, LOCAL_IN), as `nf_confirm`.
@@ -221,47 +260,64 @@ unsafe extern "C" fn rct_helper(
 // Exported under a stable name: `nft list hooks` shows it.
 #[no_mangle]
 unsafe extern "C" fn rct_confirm(
-    _priv: *mut c_void,
+    priv_: *mut c_void,
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> c_uint {
-    // SAFETY: Called by netfilter with a valid skb and hook state.
-    unsafe { run_hook(HookRole::Confirm, skb, state) }
+    // SAFETY: As for `rct_conntrack_in`.
+    unsafe { run_hook(HookRole::Confirm, priv_, skb, state) }
 }
 
-/// The module's hooks, registered in one netns.
+/// The module's hooks, registered in one netns, each with the netns state as its private
+/// pointer (as nf_tables registers its chains'), so that a hook needs no lookup to find it.
 ///
 /// # Invariants
 ///
 /// `net` is the netns the hooks are registered in; it outlives `self` because the
-/// registration is dropped by the netns' pernet `exit` at the latest.
+/// registration is dropped by the netns' pernet `exit` at the latest. `ops` is the table
+/// registered, never changed while it is: netfilter keeps pointers to its entries. Their
+/// private pointer is the netns' state, which the pernet `exit` frees only after dropping
+/// `self`.
 pub(crate) struct HookRegistration {
     net: NonNull<bindings::net>,
+    ops: KVec<bindings::nf_hook_ops>,
 }
 
 impl HookRegistration {
-    /// Registers every hook in `net`; all or none.
+    /// Registers every hook in `net`, whose state must be set up; all or none.
     pub(crate) fn new(net: &Net) -> Result<Self> {
         let ptr = NonNull::new(net.as_ptr()).ok_or(EINVAL)?;
-        // SAFETY: `net` is alive and `HOOKS` is a static table of valid ops;
-        // `nf_register_net_hooks` undoes a partial registration itself.
+        let state = net.ct_state().ok_or(EINVAL)?;
+        let mut ops = KVec::with_capacity(hooks().len(), GFP_KERNEL)?;
+        for o in hooks() {
+            ops.push(
+                bindings::nf_hook_ops {
+                    priv_: (state as *const NetState).cast_mut().cast(),
+                    ..*o
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        // SAFETY: `net` is alive and `ops` is a table of valid ops that stays where it is
+        // until unregistered; `nf_register_net_hooks` undoes a partial registration itself.
         to_result(unsafe {
-            bindings::nf_register_net_hooks(ptr.as_ptr(), HOOKS.0.as_ptr(), HOOKS.0.len() as u32)
+            bindings::nf_register_net_hooks(ptr.as_ptr(), ops.as_ptr(), ops.len() as u32)
         })?;
-        // INVARIANT: registered in `net`, which the caller keeps alive (see the type docs).
-        Ok(Self { net: ptr })
+        // INVARIANT: registered in `net`, which the caller keeps alive (see the type docs),
+        // with its state, which the pernet `exit` frees after dropping `self`.
+        Ok(Self { net: ptr, ops })
     }
 }
 
 impl Drop for HookRegistration {
     fn drop(&mut self) {
-        // SAFETY: The hooks were registered in `self.net`, which is alive (type invariant).
+        // SAFETY: `self.ops` were registered in `self.net`, which is alive (type invariant).
         // This waits until no CPU runs one of them any more.
         unsafe {
             bindings::nf_unregister_net_hooks(
                 self.net.as_ptr(),
-                HOOKS.0.as_ptr(),
-                HOOKS.0.len() as u32,
+                self.ops.as_ptr(),
+                self.ops.len() as u32,
             )
         };
     }

@@ -16,7 +16,7 @@ use crate::sys::slab::{Released, Typesafe};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::to_result;
-use kernel::ffi::{c_int, c_ulong};
+use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -61,12 +61,24 @@ impl Net {
     pub(crate) fn ct_state(&self) -> Option<&NetState> {
         // SAFETY: `self` is a live netns (type invariant) and the module's pernet slot exists
         // in every netns while the module is loaded.
-        let ptr = unsafe { bindings::rct_net_state(self.as_ptr()) }.cast::<NetState>();
-        // A non-NULL slot holds the `NetState` that `rct_net_init` leaked from a `KBox`;
-        // `rct_net_exit` frees it only after its readers (hooks, /proc) are unregistered.
-        // SAFETY: The state outlives every caller, which runs while `self` is alive.
-        unsafe { ptr.as_ref() }
+        let slot = unsafe { bindings::rct_net_state(self.as_ptr()) };
+        // SAFETY: `slot` was just read from `self`, which is alive for the borrow.
+        unsafe { state_of_slot(slot) }
     }
+}
+
+/// The module's state for a netns, from the value of its pernet slot (or the private
+/// pointer its hooks were registered with, which is the same).
+///
+/// # Safety
+///
+/// `slot` must be that value for a netns that stays alive for `'a`, used by a reader of the
+/// state (a hook, `/proc`) running for `'a`.
+pub(crate) unsafe fn state_of_slot<'a>(slot: *mut c_void) -> Option<&'a NetState> {
+    // A non-NULL slot holds the `NetState` that `rct_net_init` leaked from a `KBox`;
+    // `rct_net_exit` frees it only after its readers (hooks, /proc) are unregistered.
+    // SAFETY: The state outlives every such reader, as the caller guarantees.
+    unsafe { slot.cast::<NetState>().as_ref() }
 }
 
 /// A netns the module is set up in, as its state keeps it: to salt hashes and to kick the

@@ -9,6 +9,7 @@ use crate::proto::pipeline::{Hook, LogInvalid, Packet};
 use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple, L3};
 use crate::sys::bindings;
 use crate::sys::netfilter::{pf_of_l3, raw_of_hook};
+
 use kernel::types::Opaque;
 
 /// A packet as netfilter hands it to a hook. The module only reads it; it never writes
@@ -35,13 +36,6 @@ impl SkBuff {
 
     fn as_ptr(&self) -> *mut bindings::sk_buff {
         self.0.get()
-    }
-
-    /// Offset of the network header from `skb->data`, if the header lies at or after it.
-    pub(crate) fn network_offset(&self) -> Option<usize> {
-        // SAFETY: `self` wraps a valid skb (type invariant).
-        let off = unsafe { bindings::rct_skb_network_offset(self.as_ptr()) };
-        usize::try_from(off).ok()
     }
 }
 
@@ -158,6 +152,54 @@ impl Packet for SkBuff {
             this_dir: tuple(&this_dir)?,
             other_dir: tuple(&other_dir)?,
         })
+    }
+}
+
+/// What a hook call needs of its skb, its hook state and the clock, read in one call
+/// (`rct_hook_view`) rather than one call each.
+pub(crate) struct HookView {
+    raw: bindings::rct_hook_view,
+}
+
+impl HookView {
+    /// Reads the view of one hook call.
+    ///
+    /// # Safety
+    ///
+    /// `skb` and `state` must be the valid pointers netfilter passes to a hook function.
+    pub(crate) unsafe fn read(
+        skb: *mut bindings::sk_buff,
+        state: *const bindings::nf_hook_state,
+    ) -> Self {
+        let mut raw = bindings::rct_hook_view::default();
+        // SAFETY: The caller passes netfilter's valid skb and state; `raw` is writable.
+        unsafe { bindings::rct_hook_view(skb, state, &mut raw) };
+        Self { raw }
+    }
+
+    /// Offset of the network header from `skb->data`, if the header lies at or after it.
+    pub(crate) fn network_offset(&self) -> Option<usize> {
+        usize::try_from(self.raw.nhoff).ok()
+    }
+
+    /// The packet came in on a loopback device.
+    pub(crate) fn in_loopback(&self) -> bool {
+        self.raw.in_loopback
+    }
+
+    /// The packet goes out on a loopback device.
+    pub(crate) fn out_loopback(&self) -> bool {
+        self.raw.out_loopback
+    }
+
+    /// `jiffies` when the hook started.
+    pub(crate) fn jiffies(&self) -> u64 {
+        self.raw.jiffies
+    }
+
+    /// `HZ`.
+    pub(crate) fn hz(&self) -> u32 {
+        self.raw.hz
     }
 }
 

@@ -14,6 +14,7 @@
 #                  "10000 100000 1000000"); the last one is also the new-flow, memory and
 #                  GC size
 #   BENCH_HASHSIZE buckets for both trackers (default 1048576)
+#   BENCH_PARTS    AB (default) or A: part A alone, for a quick established-flow figure
 #   BENCH_GC_MAX   seconds to wait for the count to reach 0 after the last entry's expiry
 #                  (default 150)
 #
@@ -39,6 +40,16 @@ PKTS=${BENCH_PKTS:-1000000}
 read -r -a SIZES <<<"${BENCH_SIZES:-10000 100000 1000000}"
 HS=${BENCH_HASHSIZE:-1048576}
 GC_MAX=${BENCH_GC_MAX:-150}
+PARTS=${BENCH_PARTS:-AB}
+# BENCH_ABLATE_KOS (set by scripts/bench from BENCH_ABLATE): "NAME=PATH ..." experimental
+# builds, each without one cost (src/proto/ablate.rs); part A measures each as one more
+# configuration, abl-NAME, alone in the namespace as "ours" is.
+declare -A ABL_KO=()
+ABL_NAMES=()
+for kv in ${BENCH_ABLATE_KOS:-}; do
+	ABL_KO[${kv%%=*}]=${kv#*=}
+	ABL_NAMES+=("${kv%%=*}")
+done
 WARM=100000          # packets before each measured run (creates the flow's entry)
 UDP_TIMEOUT=30       # an unreplied UDP entry's timeout, both trackers
 NA=rctb-a
@@ -63,17 +74,38 @@ note() {
 	log "NOTE: $*"
 }
 meta() { echo "$1: $2" >>"$META"; }
+# sections MODULE KO: where MODULE's code lies now ("TIME MODULE KO SECTION ADDRESS" lines),
+# for the host's profile (tests/bench/profile.py, BENCH_PROFILE=1) to name its samples.
+sections() {
+	local f t
+	t=$(now)
+	for f in .text .ltext .ltext.unlikely.; do
+		[ -e "/sys/module/$1/sections/$f" ] &&
+			echo "$t $1 $2 $f $(cat "/sys/module/$1/sections/$f")" >>"$OUT/sections.txt"
+	done
+	true
+}
 
 # --- trackers --------------------------------------------------------------------------
 
 ours_loaded() { grep -q '^rust_conntrack ' /proc/modules; }
+LOADED_KO=
+# ours_load [KO]: rust_conntrack, or an experimental build of it (one at a time: they
+# share the module's name).
 ours_load() {
-	ours_loaded && return 0
-	insmod "$RCT_KO" hashsize="$HS" || { note "insmod rust_conntrack failed"; return 1; }
+	local ko=${1:-$RCT_KO}
+	if ours_loaded; then
+		[ "$LOADED_KO" = "$ko" ] && return 0
+		ours_unload
+	fi
+	insmod "$ko" hashsize="$HS" || { note "insmod $ko failed"; return 1; }
+	LOADED_KO=$ko
+	sections rust_conntrack "$ko"
 }
 ours_unload() {
 	ours_loaded || return 0
 	rmmod rust_conntrack || note "rmmod rust_conntrack failed"
+	LOADED_KO=
 }
 
 # nf_conntrack hooks a namespace only when something asks for it (it was loaded without
@@ -101,7 +133,8 @@ check_hooks() {
 	local want_nf=$1 want_ours=$2 hooks nf ours
 	hooks=$(ip netns exec "$NB" nft list hooks 2>&1)
 	nf=$(grep -c 'nf_conntrack\]' <<<"$hooks")
-	ours=$(grep -c 'rct_conntrack_in' <<<"$hooks")
+	# Any of ours: in an experimental build the hook functions may fold into one symbol.
+	ours=$(grep -c '\brct_\(conntrack_in\|helper\|confirm\)' <<<"$hooks")
 	if { [ "$want_nf" = 1 ] && [ "$nf" -eq 0 ]; } || { [ "$want_nf" = 0 ] && [ "$nf" -ne 0 ]; } ||
 		{ [ "$want_ours" = 1 ] && [ "$ours" -eq 0 ]; } || { [ "$want_ours" = 0 ] && [ "$ours" -ne 0 ]; }; then
 		note "hooks in $NB: want nf_conntrack=$want_nf rust_conntrack=$want_ours, see $nf/$ours hook lines"
@@ -116,11 +149,12 @@ set_config() {
 	nf) ours_unload; nf_on ;;
 	ours) ours_load; nf_off ;;
 	both) ours_load; nf_on ;;
+	abl-*) ours_load "${ABL_KO[${1#abl-}]}"; nf_off ;;
 	esac
 	case $1 in
 	none) check_hooks 0 0 ;;
 	nf) check_hooks 1 0 ;;
-	ours) check_hooks 0 1 ;;
+	ours | abl-*) check_hooks 0 1 ;;
 	both) check_hooks 1 1 ;;
 	esac
 }
@@ -258,7 +292,8 @@ check_stats() {
 }
 
 trackers_of() {
-	case $1 in none) echo "" ;; nf) echo nf ;; ours) echo rct ;; both) echo "nf rct" ;; esac
+	# Experimental builds skip the checks: some count nothing, by design.
+	case $1 in none | abl-*) echo "" ;; nf) echo nf ;; ours) echo rct ;; both) echo "nf rct" ;; esac
 }
 
 # est CONFIG PART KEY: one established-flow measurement (after a warm-up run).
@@ -290,12 +325,15 @@ wait_slab_drain() {
 # --- part A: one established flow, four configurations ---------------------------------
 
 part_a() {
-	local configs=(none nf ours both) i cfg pass=$1 round=$ROUND
+	local configs=(none nf ours both) i cfg pass=$1 round=$ROUND n name
+	for name in "${ABL_NAMES[@]}"; do configs+=("abl-$name"); done
+	n=${#configs[@]}
 	ROUND=$round.$pass
 	log "part A, round $ROUND"
 	ns_up || { ROUND=$round; return 1; }
-	for i in 0 1 2 3; do
-		cfg=${configs[$(((i + (round - 1) * A_REPS + pass - 1) % 4))]}
+	# Every pass starts one configuration later, so that each takes every place in turn.
+	for ((i = 0; i < n; i++)); do
+		cfg=${configs[$(((i + (round - 1) * A_REPS + pass - 1) % n))]}
 		set_config "$cfg"
 		est "$cfg" A est
 		if [ "$cfg" = none ]; then
@@ -400,6 +438,11 @@ modprobe nf_conntrack hashsize="$HS" || fatal "modprobe nf_conntrack failed"
 	note "nf_conntrack has $(cat /proc/sys/net/netfilter/nf_conntrack_buckets) buckets, not $HS"
 modprobe -a nf_defrag_ipv4 nf_defrag_ipv6 pktgen nf_tables nft_ct nfnetlink_hook || fatal "modprobe failed"
 sysctl -qw net.netfilter.nf_conntrack_max=$((HS * 2))
+for m in nf_conntrack nf_defrag_ipv4 nf_tables nft_ct; do
+	ko=$(modinfo -n "$m" 2>/dev/null) || ko=
+	[ -n "$ko" ] || ko=$(find "${RCT_KMODS:-/lib/modules/$(uname -r)}" -name "$m.ko" 2>/dev/null | head -n1)
+	sections "$m" "${ko:-unknown}"
+done
 ours_load || fatal "rust_conntrack does not load"
 meta kernel "$(uname -r) ($RCT_KERNEL), $(nproc) CPU, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
 meta nf_conntrack "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets) buckets, nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max)"
@@ -411,7 +454,9 @@ for ROUND in $(seq "$ROUNDS"); do
 	for pass in $(seq "$A_REPS"); do
 		part_a "$pass"
 	done
-	if [ $((ROUND % 2)) -eq 1 ]; then
+	if [ "$PARTS" = A ]; then
+		:
+	elif [ $((ROUND % 2)) -eq 1 ]; then
 		part_b nf
 		part_b ours
 	else

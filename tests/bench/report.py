@@ -12,6 +12,7 @@ each row.
 """
 import collections
 import os
+import math
 import statistics
 import sys
 
@@ -54,6 +55,36 @@ class Stat:
             return "%s%s (1 run)" % (med, unit)
         return "%s%s (%s–%s, n=%d)" % (med, unit, f % (min(self.values) * scale),
                                        f % (max(self.values) * scale), len(self.values))
+
+
+def median_ci(values, level=0.95):
+    """A distribution-free interval for the median: the order statistics x(k), x(n+1-k)
+    with k the largest rank such that P(Binomial(n, 1/2) < k) <= (1 - level) / 2. None
+    when n is too small for any such k (n < 6 at 95 %)."""
+    xs = sorted(values)
+    n = len(xs)
+    alpha = (1.0 - level) / 2.0
+    cdf, k = 0.0, 0
+    for j in range(n + 1):
+        # P(B <= j)
+        cdf += math.comb(n, j) / 2.0 ** n
+        if cdf > alpha:
+            break
+        k = j + 1
+    if k < 1:
+        return None
+    return xs[k - 1], xs[n - k]
+
+
+def fmt_ci(st, digits=0):
+    """Median [95 % interval] (min–max, n): for the differences the ratios are made of."""
+    if not st.ok():
+        return "n/a"
+    f = "%%.%df" % digits
+    ci = median_ci(st.values)
+    inner = "[%s…%s] " % (f % ci[0], f % ci[1]) if ci else ""
+    return "%s %s(%s–%s, n=%d)" % (f % st.med(), inner, f % min(st.values),
+                                    f % max(st.values), len(st.values))
 
 
 def ratio(a, b, digits=2):
@@ -102,7 +133,8 @@ def main():
         return out
 
     # --- part A: one established flow -------------------------------------------------
-    cfgs = ["none", "nf", "ours", "both"]
+    abl = sorted({k[2] for k in data if k[1] == "A" and k[2].startswith("abl-")})
+    cfgs = ["none", "nf", "ours", "both"] + abl
     a_ns = {c: [] for c in cfgs}
     a_per_round = {}
     for r in rounds_a:
@@ -227,13 +259,22 @@ def main():
     row("1b. no tracker (reference): ns/packet", ns["none"].fmt(0), "same runs", "—")
     pair("1c. tracker alone: Mpps", pps["nf"], pps["ours"], 3, 1e-6)
     pair("1d. tracker alone: ns/packet", ns["nf"], ns["ours"])
-    pair("1e. tracker alone: **added ns/packet** over no tracker", added["nf"], added["ours"])
+    row("1e. tracker alone: **added ns/packet** over no tracker", fmt_ci(added["nf"]),
+        fmt_ci(added["ours"]), ratio(added["ours"], added["nf"]))
     row("1f. both trackers loaded: ns/packet", ns["both"].fmt(0), "same runs", "—")
     row("1g. both trackers loaded: added ns/packet over no tracker", both_added.fmt(0),
         "same runs", "—")
-    pair("1h. added ns/packet on top of the other tracker (both − other alone)",
-         on_top["nf"], on_top["ours"])
+    row("1h. added ns/packet on top of the other tracker (both − other alone)",
+        fmt_ci(on_top["nf"]), fmt_ci(on_top["ours"]), ratio(on_top["ours"], on_top["nf"]))
     row("1i. TCP established flow", "not measured", "not measured (pktgen sends UDP only)", "—")
+    if abl:
+        row("**1j. Ablation** (experimental builds, each without one cost, in the same passes; "
+            "ours: ns/packet of the build; ratio column: ns saved against the real module, "
+            "paired per pass)", "", "", "")
+    for c in abl:
+        saved = Stat(diffs("ours", c))
+        row("1j. without `%s`: ns/packet" % c[len("abl-"):], "—", ns[c].fmt(0),
+            "saves " + fmt_ci(saved))
     row("**2. New flows** (distinct tuples until the table holds %s)" % format(big, ","), "", "", "")
     pair("2a. new entries per second", rate["nf"], rate["ours"], 0)
     pair("2b. ns per new-flow packet", ns_new["nf"], ns_new["ours"])
