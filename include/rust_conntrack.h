@@ -88,6 +88,7 @@ void rct_all_unlock(void);
 void rct_table_mutex_lock(void);
 void rct_table_mutex_unlock(void);
 void rct_synchronize_net(void);
+void rct_synchronize_rcu(void);
 void rct_local_bh_disable(void);
 void rct_local_bh_enable(void);
 u32 rct_hash(const void *key, unsigned int len, u32 zone, const struct net *net);
@@ -136,10 +137,11 @@ bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dat
 bool rct_skb_csum_none(const struct sk_buff *skb);
 
 /*
- * What a hook needs of its skb and state, read in one call: the network header's
- * offset, the devices' loopback flags and the clock.
+ * What a hook needs of its skb and state, read in one call: the skb's length, the
+ * network header's offset, the devices' loopback flags and the clock.
  */
 struct rct_hook_view {
+	unsigned int len;
 	int nhoff;
 	bool in_loopback;
 	bool out_loopback;

@@ -33,10 +33,12 @@ use crate::sys::netfilter::{Defrag, HookRegistration};
 use crate::sys::netns::{Net, NetHandle};
 use crate::sys::percpu::{PerCpuBh, PerCpuCounters};
 use crate::sys::proc::ProcEntry;
+#[cfg(rct_kunit)]
+use crate::sys::rcu::RcuGuard;
+use crate::sys::rcu::{RcuBox, RcuSection};
 use crate::sys::slab::Released;
 use crate::sys::sync::{new_spinlock_bh, SpinLockBh};
 use crate::sys::sysctl::SysctlRegistration;
-use core::cell::OnceCell;
 use core::fmt;
 use core::pin::Pin;
 use core::sync::atomic::{
@@ -69,6 +71,8 @@ pub(crate) struct NetState {
     loopback: PerCpuBh<LoopbackRing>,
     /// The settings the sysctls write (`net/rust_conntrack/*`).
     settings: SettingsCell,
+    /// Their snapshot, which packets read in place, replaced on every write.
+    published: RcuBox<Settings>,
     /// The expectations (`nf_ct_expect_hash`'s part for this netns), under
     /// `nf_conntrack_expect_lock`'s counterpart.
     expect: Pin<KBox<SpinLockBh<NetExpectations>>>,
@@ -127,6 +131,7 @@ impl NetState {
             unconfirmed: Unconfirmed::new()?,
             loopback: PerCpuBh::new()?,
             settings: SettingsCell::new(&Settings::defaults()),
+            published: RcuBox::new(Settings::defaults())?,
             expect,
             expect_count: AtomicU32::new(0),
             helped: AtomicU32::new(0),
@@ -216,7 +221,14 @@ impl NetState {
         let ctl = sysctl::sysctl(index).ok_or(SysctlError::Invalid)?;
         let v = ctl.store(value, crate::sys::time::hz(), self.is_init_net())?;
         match ctl.source {
-            Source::Net(f) => self.settings.set(f, v),
+            Source::Net(f) => {
+                let old = self.settings.get(f);
+                self.settings.set(f, v);
+                if self.publish_settings().is_err() {
+                    self.settings.set(f, old);
+                    return Err(SysctlError::NoMemory);
+                }
+            }
             Source::Max => {
                 if let Some(g) = global() {
                     g.set_max(v.unsigned_abs());
@@ -312,29 +324,64 @@ impl NetState {
         self.count.fetch_sub(1, Release);
     }
 
+    /// Publishes the settings as the cell holds them now. Writers may race: each publishes
+    /// until what it published is what the cell holds, so the last snapshot has every
+    /// write. Sleeps.
+    fn publish_settings(&self) -> Result {
+        loop {
+            let s = self.settings.load();
+            self.published.replace(s)?;
+            if self.settings.load() == s {
+                return Ok(());
+            }
+        }
+    }
+
     /// Handles a packet at one of the module's hooks ([`pipeline::hook`]), on the module's
-    /// table.
+    /// table, inside the hook's RCU read-side section.
     pub(crate) fn hook<P: Packet + ?Sized>(
         &self,
         role: HookRole,
         pkt: &P,
         ctx: &HookCtx,
+        rcu: RcuSection<'_>,
     ) -> Verdict {
         match global() {
-            Some(g) => pipeline::hook(&self.on(&g.table, &g.cache, g.max()), role, pkt, ctx),
+            Some(g) => {
+                let ct = self.on_rcu(&g.table, &g.cache, g.max(), rcu);
+                pipeline::hook(&ct, role, pkt, ctx)
+            }
             None => Verdict::Accept,
         }
     }
 
     /// This netns' state on `table`, with entries from `cache` and at most `max` of them
-    /// (0: no limit).
+    /// (0: no limit), inside the read-side section `rcu`.
+    pub(crate) fn on_rcu<'a>(
+        &'a self,
+        table: &'a Table,
+        cache: &'a EntryCache,
+        max: u32,
+        rcu: RcuSection<'a>,
+    ) -> NetCt<'a> {
+        NetCt {
+            net: self,
+            table,
+            cache,
+            max,
+            rcu: Rcu::Section(rcu),
+        }
+    }
+
+    /// As [`Self::on_rcu`], in a read-side section of its own.
+    #[cfg(rct_kunit)] // The KUnit cases run the hooks from process context.
     pub(crate) fn on<'a>(&'a self, table: &'a Table, cache: &'a EntryCache, max: u32) -> NetCt<'a> {
         NetCt {
             net: self,
             table,
             cache,
             max,
-            settings: OnceCell::new(),
+            rcu: Rcu::Guard(RcuGuard::new()),
         }
     }
 
@@ -420,8 +467,25 @@ pub(crate) struct NetCt<'a> {
     cache: &'a EntryCache,
     /// `nf_conntrack_max`: entries allowed per netns (0: no limit).
     max: u32,
-    /// The netns' settings, loaded when a tracker first asks during this packet.
-    settings: OnceCell<Settings>,
+    /// The read-side section the settings are read in.
+    rcu: Rcu<'a>,
+}
+
+/// The RCU read-side section of a [`NetCt`]: a hook's, or one of its own.
+enum Rcu<'a> {
+    Section(RcuSection<'a>),
+    #[cfg(rct_kunit)]
+    Guard(RcuGuard),
+}
+
+impl Rcu<'_> {
+    fn section(&self) -> RcuSection<'_> {
+        match self {
+            Rcu::Section(s) => *s,
+            #[cfg(rct_kunit)]
+            Rcu::Guard(g) => g.section(),
+        }
+    }
 }
 
 #[cfg(rct_kunit)] // The KUnit cases run the hooks on tables of their own.
@@ -484,7 +548,9 @@ impl Conntrack for NetCt<'_> {
         if ablate::DEFAULT_SETTINGS {
             return &DEFAULT_SETTINGS;
         }
-        self.settings.get_or_init(|| self.net.settings.load())
+        // In place: a sysctl write publishes a new snapshot and frees this one only after
+        // the hook's section ends.
+        self.net.published.get(self.rcu.section())
     }
 
     fn count(&self, stat: Stat, n: u32) {

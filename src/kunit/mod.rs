@@ -12,12 +12,13 @@ use crate::conntrack::net::{clock_now, NetState};
 use crate::conntrack::table::{global, Table};
 use crate::proto::conn::{IPS_ASSURED, IPS_EXPECTED, IPS_SEEN_REPLY};
 use crate::proto::l4proto::L4State;
-use crate::proto::pipeline::{Clock, Hook, HookCtx, HookRole, Verdict};
+use crate::proto::pipeline::{Clock, Hook, HookCtx, HookRole, Packet, Verdict};
 use crate::proto::stat::Stat;
 use crate::proto::tuple::{parse_ipv4, parse_ipv6, Addr, Dir, Tuple, L3, L4};
 use crate::sys::bindings;
 use crate::sys::netns::{Net, NetHandle};
 use crate::sys::percpu::PerCpuCounters;
+use crate::sys::rcu::RcuGuard;
 use crate::sys::skb::SkBuff;
 use core::ptr::NonNull;
 use kernel::prelude::*;
@@ -414,7 +415,7 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
         ),
     ];
     for (i, (role, family, hook, stat)) in calls.into_iter().enumerate() {
-        let v = ct.hook(role, s6.skb(), &ctx(hook, family, &s6, 1000));
+        let v = run_hook(&ct, role, s6.skb(), &ctx(hook, family, &s6, 1000));
         expect_eq!(t, v, Verdict::Accept);
         let sum = ct.stats_sum();
         expect_eq!(t, sum[stat as usize], 1);
@@ -423,7 +424,8 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     }
     // A combination that is not one of our registrations counts nothing.
     let before = ct.stats_sum();
-    let v = ct.hook(
+    let v = run_hook(
+        &ct,
         HookRole::Track,
         s4.skb(),
         &ctx(Hook::LocalIn, L3::Ipv4, &s4, 1000),
@@ -431,14 +433,16 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     expect_eq!(t, v, Verdict::Accept);
     expect_eq!(t, ct.stats_sum(), before);
     // UDP at PRE_ROUTING, then LOCAL_IN: a new entry, then confirmed.
-    ct.hook(
+    run_hook(
+        &ct,
         HookRole::Track,
         s4.skb(),
         &ctx(Hook::PreRouting, L3::Ipv4, &s4, 1000),
     );
     expect_eq!(t, ct.stats_sum()[Stat::InPreRouting as usize], 1);
     expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (1, 1));
-    ct.hook(
+    run_hook(
+        &ct,
         HookRole::Confirm,
         s4.skb(),
         &ctx(Hook::LocalIn, L3::Ipv4, &s4, 1000),
@@ -470,14 +474,18 @@ unsafe extern "C" fn rct_kunit_hooks_count_invalid(test: *mut bindings::kunit) {
     };
     // Invalid packets are counted and accepted, never dropped.
     let c = ctx(Hook::PreRouting, L3::Ipv4, &skb, 1000);
-    expect_eq!(t, ct.hook(HookRole::Track, skb.skb(), &c), Verdict::Accept);
+    expect_eq!(
+        t,
+        run_hook(&ct, HookRole::Track, skb.skb(), &c),
+        Verdict::Accept
+    );
     let sum = ct.stats_sum();
     expect_eq!(t, sum[Stat::Invalid as usize], 1);
     expect_eq!(t, sum[Stat::InPreRouting as usize], 1);
     expect_eq!(t, ct.entry_count(), 0);
     // Only the tracking hooks judge packets.
     let c = ctx(Hook::LocalIn, L3::Ipv4, &skb, 1000);
-    ct.hook(HookRole::Confirm, skb.skb(), &c);
+    run_hook(&ct, HookRole::Confirm, skb.skb(), &c);
     expect_eq!(t, ct.stats_sum()[Stat::Invalid as usize], 1);
     // A UDP length field beyond the packet (`udp_error`): invalid, no entry.
     let mut long = ipv4_udp();
@@ -486,7 +494,7 @@ unsafe extern "C" fn rct_kunit_hooks_count_invalid(test: *mut bindings::kunit) {
         return t.fail(concat!(file!(), "\0"), line!(), "skb allocation failed\0");
     };
     let c = ctx(Hook::PreRouting, L3::Ipv4, &skb, 1000);
-    ct.hook(HookRole::Track, skb.skb(), &c);
+    run_hook(&ct, HookRole::Track, skb.skb(), &c);
     expect_eq!(t, ct.stats_sum()[Stat::Invalid as usize], 2);
     expect_eq!(t, ct.entry_count(), 0);
 }
@@ -525,6 +533,12 @@ fn udp_flow(sport: u16, reply: bool) -> [u8; 28] {
 }
 
 /// Tracks `pkt` at PRE_ROUTING and confirms it at LOCAL_IN in `table`, at `now`.
+/// [`NetState::hook`] from process context, in a read-side section of its own.
+fn run_hook<P: Packet + ?Sized>(ct: &NetState, role: HookRole, pkt: &P, c: &HookCtx) -> Verdict {
+    let rcu = RcuGuard::new();
+    ct.hook(role, pkt, c, rcu.section())
+}
+
 fn pass(
     ct: &NetState,
     table: &Table,

@@ -161,6 +161,7 @@ struct net *rct_hook_state_net(const struct nf_hook_state *state)
 void rct_hook_view(const struct sk_buff *skb, const struct nf_hook_state *state,
 		   struct rct_hook_view *view)
 {
+	view->len = skb->len;
 	view->nhoff = skb_network_offset(skb);
 	view->in_loopback = state->in && (state->in->flags & IFF_LOOPBACK);
 	view->out_loopback = state->out && (state->out->flags & IFF_LOOPBACK);
@@ -575,6 +576,11 @@ void rct_table_mutex_lock(void)
 void rct_table_mutex_unlock(void)
 {
 	mutex_unlock(&rct_table_mutex);
+}
+
+void rct_synchronize_rcu(void)
+{
+	synchronize_rcu();
 }
 
 void rct_synchronize_net(void)

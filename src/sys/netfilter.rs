@@ -16,6 +16,7 @@ use crate::proto::pipeline::{Clock, Hook, HookCtx, HookRole, Verdict};
 use crate::proto::tuple::L3;
 use crate::sys::bindings;
 use crate::sys::netns::{self, Net};
+use crate::sys::rcu::RcuSection;
 use crate::sys::skb::{HookPacket, HookView, SkBuff};
 use core::ptr::NonNull;
 use kernel::error::to_result;
@@ -211,9 +212,13 @@ unsafe fn run_hook(
         out_loopback: view.out_loopback(),
         clock: Clock::at(view.jiffies(), view.hz()),
     };
-    // SAFETY: `state` is the hook state netfilter passed with `skb`, valid for the call.
-    let pkt = unsafe { HookPacket::new(skb, state) };
-    match ct.hook(role, &pkt, &ctx) {
+    // SAFETY: `state` is the hook state netfilter passed with `skb`, valid for the call, and
+    // `view` was read from both in this call.
+    let pkt = unsafe { HookPacket::new(skb, state, &view) };
+    // SAFETY: netfilter runs its hooks inside an RCU read-side section (`nf_hook`), which
+    // lasts for this call.
+    let rcu = unsafe { RcuSection::assume() };
+    match ct.hook(role, &pkt, &ctx, rcu) {
         Verdict::Accept => bindings::NF_ACCEPT,
         Verdict::Drop => bindings::NF_DROP,
     }

@@ -203,14 +203,18 @@ impl HookView {
     }
 }
 
-/// A packet at a hook: the skb and the hook state (its devices, for the log).
+/// A packet at a hook: the skb, the hook state (its devices, for the log) and the skb's
+/// length.
 ///
 /// # Invariants
 ///
-/// `state` is the valid hook state netfilter passed with `skb`, for as long as `self` exists.
+/// `state` is the valid hook state netfilter passed with `skb`, for as long as `self` exists;
+/// `len` is `skb->len`, which nothing changes during the hook call (the module never
+/// writes the skb; linearizing it keeps its length).
 pub(crate) struct HookPacket<'a> {
     skb: &'a SkBuff,
     state: *const bindings::nf_hook_state,
+    len: usize,
 }
 
 impl<'a> HookPacket<'a> {
@@ -218,16 +222,25 @@ impl<'a> HookPacket<'a> {
     ///
     /// # Safety
     ///
-    /// `state` must be the hook state netfilter passed with `skb`, valid for `'a`.
-    pub(crate) unsafe fn new(skb: &'a SkBuff, state: *const bindings::nf_hook_state) -> Self {
-        // INVARIANT: the caller guarantees `state` valid for `'a`.
-        Self { skb, state }
+    /// `state` must be the hook state netfilter passed with `skb`, valid for `'a`, and `view`
+    /// read from both in this call.
+    pub(crate) unsafe fn new(
+        skb: &'a SkBuff,
+        state: *const bindings::nf_hook_state,
+        view: &HookView,
+    ) -> Self {
+        // INVARIANT: the caller guarantees `state` valid for `'a`; `view` holds `skb->len`.
+        Self {
+            skb,
+            state,
+            len: view.raw.len as usize,
+        }
     }
 }
 
 impl PacketBytes for HookPacket<'_> {
     fn len(&self) -> usize {
-        self.skb.len()
+        self.len
     }
 
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ParseError> {
