@@ -417,10 +417,11 @@ impl Conn {
         Some([read(&a[0]), read(&a[1])])
     }
 
-    /// Records the start time (`tstamp->start`), if the entry has one.
-    pub(crate) fn stamp_start(this: &ConnRef, real_ns: u64) {
+    /// Records the start time (`tstamp->start`), if the entry has one: the clock is read
+    /// only then.
+    pub(crate) fn stamp_start(this: &ConnRef, real_ns: impl FnOnce() -> u64) {
         if let Some(t) = Self::ext(this).and_then(|e| e.tstamp.as_ref()) {
-            t.store(real_ns, Relaxed);
+            t.store(real_ns(), Relaxed);
         }
     }
 

@@ -647,7 +647,7 @@ impl Conntrack for NetCt<'_> {
             + crate::sys::random::below(crate::conntrack::table::MAX_CHAINLEN);
         // `__nf_conntrack_confirm` stamps before it inserts; nobody reads the stamp of an
         // entry that is not in the table.
-        Conn::stamp_start(&entry, crate::sys::time::real_ns());
+        Conn::stamp_start(&entry, crate::sys::time::real_ns);
         self.table
             .insert(entry, self.net, now, allow_clash, chain_limit)
     }
