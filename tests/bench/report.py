@@ -273,7 +273,7 @@ def main():
             "paired per pass)", "", "", "")
     for c in abl:
         saved = Stat(diffs("ours", c))
-        row("1j. without `%s`: ns/packet" % c[len("abl-"):], "—", ns[c].fmt(0),
+        row("1j. ablation `%s`: ns/packet" % c[len("abl-"):], "—", ns[c].fmt(0),
             "saves " + fmt_ci(saved))
     row("**2. New flows** (distinct tuples until the table holds %s)" % format(big, ","), "", "", "")
     pair("2a. new entries per second", rate["nf"], rate["ours"], 0)
