@@ -9,7 +9,6 @@ use crate::proto::pipeline::{Hook, LogInvalid, Packet};
 use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple, L3};
 use crate::sys::bindings;
 use crate::sys::netfilter::{pf_of_l3, raw_of_hook};
-
 use kernel::types::Opaque;
 
 /// A packet as netfilter hands it to a hook. The module only reads it; it never writes
