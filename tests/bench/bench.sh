@@ -10,6 +10,8 @@
 #                  configurations once, in an order rotated from pass to pass
 #   BENCH_B_RUNS   established-flow runs per table size in part B (default 2)
 #   BENCH_PKTS     packets per established-flow run (default 1000000)
+#   BENCH_TCP_PKTS segments per TCP established-flow run in part A (default 200000;
+#                  0: no TCP figure)
 #   BENCH_SIZES    table sizes for the lookup-cost runs, ascending (default
 #                  "10000 100000 1000000"); the last one is also the new-flow, memory and
 #                  GC size
@@ -28,7 +30,11 @@
 #
 # The traffic never leaves the two namespaces (rctb-a 10.77.0.1 -> rctb-b 10.77.0.2 over
 # a veth pair): pktgen in rctb-a, a UDP socket in rctb-b that never reads (the packets
-# end as RcvbufErrors, after both trackers' confirm hooks). Every loop is bounded.
+# end as RcvbufErrors, after both trackers' confirm hooks). The TCP figure: a connection
+# from rctb-a to a reading socket in rctb-b, opened with a real handshake through the
+# configuration's trackers, then continued by trafgen (netsniff-ng) with in-order 16-byte
+# segments; rctb-b's ACKs go back through its trackers and are dropped in rctb-a before
+# its own (tests/bench/tcpflow.py). Every loop is bounded.
 set -u
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
@@ -37,6 +43,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 A_REPS=${BENCH_A_REPS:-3}
 B_RUNS=${BENCH_B_RUNS:-2}
 PKTS=${BENCH_PKTS:-1000000}
+TCP_PKTS=${BENCH_TCP_PKTS:-200000}
 read -r -a SIZES <<<"${BENCH_SIZES:-10000 100000 1000000}"
 HS=${BENCH_HASHSIZE:-1048576}
 GC_MAX=${BENCH_GC_MAX:-150}
@@ -51,6 +58,10 @@ for kv in ${BENCH_ABLATE_KOS:-}; do
 	ABL_NAMES+=("${kv%%=*}")
 done
 WARM=100000          # packets before each measured run (creates the flow's entry)
+TCP_WARM=20000       # segments before each measured TCP run
+TCP_LEN=16           # TCP payload bytes per segment
+TCP_PORT=5001        # the TCP server's port in rctb-b
+TCP_SPORT=40000      # the next connection's source port (one connection per measurement)
 UDP_TIMEOUT=30       # an unreplied UDP entry's timeout, both trackers
 NA=rctb-a
 NB=rctb-b
@@ -61,6 +72,7 @@ META=$OUT/meta.txt
 ROUND=0
 CTX=setup            # what is being measured, for the notes
 SINK_PID=
+TCP_SERVER_PID=
 mkdir -p "$OUT"
 : >"$RAW"
 : >"$NOTES"
@@ -162,11 +174,13 @@ set_config() {
 # --- namespaces and traffic ------------------------------------------------------------
 
 ns_down() {
-	if [ -n "$SINK_PID" ]; then
-		kill "$SINK_PID" 2>/dev/null
-		wait "$SINK_PID" 2>/dev/null
-		SINK_PID=
-	fi
+	local pid
+	for pid in "$SINK_PID" "$TCP_SERVER_PID"; do
+		[ -n "$pid" ] || continue
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	SINK_PID= TCP_SERVER_PID=
 	ip netns del "$NA" 2>/dev/null
 	ip netns del "$NB" 2>/dev/null
 	true
@@ -188,6 +202,7 @@ ns_up() {
 		ip -n "$NB" -o link show vb | grep -q 'state UP' && ip -n "$NA" -o link show va | grep -q 'state UP' && break
 		sleep 0.05
 	done
+	MAC_A=$(ip -n "$NA" -o link show va | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 	MAC_B=$(ip -n "$NB" -o link show vb | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
 	# The sink: a UDP socket on 10.77.0.2:9 with a tiny buffer that never reads, so every
 	# packet is delivered (no ICMP port unreachable) and dropped by UDP. Lives at most 2 h.
@@ -207,6 +222,21 @@ time.sleep(7200)' "$ready" &
 	done
 	[ -e "$ready" ] || note "the UDP sink did not start"
 	rm -f "$ready"
+	if [ "$TCP_PKTS" -gt 0 ]; then
+		# rctb-a has no socket for the TCP connections: what comes back is dropped before
+		# the trackers and its stack, which would answer with a reset (AF_PACKET taps,
+		# tcpflow.py's among them, still see it).
+		ip netns exec "$NA" nft -f - <<<'table inet rctb_tcp { chain pre { type filter hook prerouting priority -300; policy accept; ip protocol tcp drop; }; }' ||
+			note "nft: cannot add the TCP drop in $NA"
+		ip netns exec "$NB" "$PY" "$BENCH_DIR/tcpflow.py" server 10.77.0.2 "$TCP_PORT" "$ready" &
+		TCP_SERVER_PID=$!
+		for i in $(seq 100); do
+			[ -e "$ready" ] && break
+			sleep 0.05
+		done
+		[ -e "$ready" ] || note "the TCP server did not start"
+		rm -f "$ready"
+	fi
 	pg kpktgend_0 "rem_device_all" "add_device va"
 }
 
@@ -309,6 +339,69 @@ est() {
 	log "$part $cfg $key: $PG_SENT packets in $PG_USEC us: $((PG_SENT * 1000000 / PG_USEC)) pps, $((PG_USEC * 1000 / PG_SENT)) ns/packet"
 }
 
+# est_tcp CONFIG PART: one TCP established-flow measurement on a new connection: the
+# handshake, TCP_WARM segments, then TCP_PKTS measured ones, all in order.
+est_tcp() {
+	local cfg=$1 part=$2 sport=$TCP_SPORT seq ack conf=$OUT/tcp.cfg res usec sent trs tr k
+	CTX="$part $cfg tcp"
+	TCP_SPORT=$((TCP_SPORT + 1))
+	read -r seq ack < <(ip netns exec "$NA" "$PY" "$BENCH_DIR/tcpflow.py" connect 10.77.0.1 "$sport" 10.77.0.2 "$TCP_PORT")
+	if [ -z "$ack" ]; then
+		note "$CTX: no TCP connection"
+		return 1
+	fi
+	# tcp_run N: N segments from sequence number $seq on; advances seq.
+	tcp_run() {
+		local n=$1
+		echo "{ eth(da=$MAC_B, sa=$MAC_A), ipv4(sa=10.77.0.1, da=10.77.0.2, ttl=64, df)," \
+			"tcp(sp=$sport, dp=$TCP_PORT, seq=dinc($seq, $((seq + (n - 1) * TCP_LEN)), $TCP_LEN)," \
+			"aseq=$ack, ack, psh, win=65535), fill('x', $TCP_LEN) }" >"$conf"
+		# (From $OUT: trafgen writes a temporary file beside it.)
+		res=$(cd "$OUT" && timeout 300 ip netns exec "$NA" trafgen --dev va --conf "$conf" --num "$n" \
+			--cpus 1 --no-sock-mem --notouch-irq 2>&1)
+		res=${res//$'\r'/$'\n'} # its summary lines start with a carriage return
+		seq=$((seq + n * TCP_LEN))
+	}
+	tcp_run "$TCP_WARM"
+	snap S0
+	PG_T0=$(now)
+	tcp_run "$TCP_PKTS"
+	PG_T1=$(now)
+	# Let the receiver read what is queued, so that the counters below are complete.
+	sleep 0.2
+	snap S1
+	D=()
+	for k in "${!S1[@]}"; do D[$k]=$((S1[$k] - ${S0[$k]:-0})); done
+	# "  1 sec, 65690 usec on CPU0 (200000 packets)": trafgen's own clock over the run.
+	read -r usec sent < <(sed -nE 's/^ *([0-9]+) sec, ([0-9]+) usec on CPU[0-9]+ \(([0-9]+) packets\).*/\1 \2 \3/p' <<<"$res" |
+		awk '{ print $1 * 1000000 + $2, $3 }')
+	if [ -z "$sent" ] || [ "$sent" -eq 0 ]; then
+		note "$CTX: trafgen gave no result: $(tr '\n' ' ' <<<"$res")"
+		return 1
+	fi
+	[ "$sent" -eq "$TCP_PKTS" ] || note "$CTX: trafgen sent $sent of $TCP_PKTS segments"
+	[ "${D[tcp.InSegs]:-0}" -ge "$sent" ] || note "$CTX: TCP took in ${D[tcp.InSegs]:-0} of $sent segments"
+	for k in tcp.InErrs tcp.OutRsts tcpext.TCPRcvQDrop tcpext.TCPOFOQueue tcpext.TCPZeroWindowDrop; do
+		[ "${D[$k]:-0}" -eq 0 ] || note "$CTX: $k +${D[$k]}"
+	done
+	trs=$(trackers_of "$cfg")
+	for tr in $trs; do
+		for k in invalid insert_failed drop early_drop; do
+			[ "${D[$tr.$k]:-0}" -eq 0 ] || note "$CTX: $tr $k +${D[$tr.$k]}"
+		done
+	done
+	# The connection is tracked where it should be: ESTABLISHED, replied, assured.
+	for tr in $trs; do
+		case $tr in nf) k=/proc/net/nf_conntrack ;; rct) k=/proc/net/rust_conntrack ;; esac
+		ip netns exec "$NB" grep -q "ESTABLISHED src=10.77.0.1 dst=10.77.0.2 sport=$sport dport=$TCP_PORT .*\[ASSURED\]" "$k" ||
+			note "$CTX: $tr has no ESTABLISHED [ASSURED] entry for the connection: $(ip netns exec "$NB" grep "sport=$sport " "$k")"
+	done
+	raw "$part" "$cfg" tcp_usec "$usec"
+	raw "$part" "$cfg" tcp_pkts "$sent"
+	raw "$part" "$cfg" tcp_t "$PG_T0,$PG_T1"
+	log "$part $cfg tcp: $sent segments in $usec us: $((usec * 1000 / sent)) ns/segment"
+}
+
 slab_line() { grep -E "^$1 " /proc/slabinfo; }
 meminfo_kb() { sed -nE "s/^$1: +([0-9]+) kB/\1/p" /proc/meminfo; }
 # Waits (at most 120 s) until a cache has fewer than 1000 live objects (netns cleanup).
@@ -336,6 +429,7 @@ part_a() {
 		cfg=${configs[$(((i + (round - 1) * A_REPS + pass - 1) % n))]}
 		set_config "$cfg"
 		est "$cfg" A est
+		[ "$TCP_PKTS" -gt 0 ] && est_tcp "$cfg" A
 		if [ "$cfg" = none ]; then
 			# The new-flow reference: the same distinct tuples as part B, no tracker.
 			CTX="A none new flows"
@@ -447,7 +541,7 @@ ours_load || fatal "rust_conntrack does not load"
 meta kernel "$(uname -r) ($RCT_KERNEL), $(nproc) CPU, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
 meta nf_conntrack "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets) buckets, nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max)"
 meta rust_conntrack "$(dmesg | grep -o 'rust_conntrack: loaded: .*' | tail -n1 | sed 's/^rust_conntrack: //')"
-meta settings "rounds $ROUNDS (part A $A_REPS passes, part B $B_RUNS runs per size), $PKTS packets per run (+$WARM warm-up in part A), sizes ${SIZES[*]}, hashsize $HS, GC wait $GC_MAX s"
+meta settings "rounds $ROUNDS (part A $A_REPS passes, part B $B_RUNS runs per size), $PKTS packets per run (+$WARM warm-up in part A), TCP $TCP_PKTS segments of $TCP_LEN B per run (+$TCP_WARM), sizes ${SIZES[*]}, hashsize $HS, GC wait $GC_MAX s"
 meta module "$RCT_KO (sha256 $(sha256sum "$RCT_KO" | cut -c1-12))"
 
 for ROUND in $(seq "$ROUNDS"); do

@@ -135,20 +135,29 @@ def main():
     # --- part A: one established flow -------------------------------------------------
     abl = sorted({k[2] for k in data if k[1] == "A" and k[2].startswith("abl-")})
     cfgs = ["none", "nf", "ours", "both"] + abl
-    a_ns = {c: [] for c in cfgs}
-    a_per_round = {}
-    for r in rounds_a:
-        a_per_round[r] = {}
-        for c in cfgs:
-            v = ns_runs(r, "A", c, "est_usec", "est_pkts")
-            a_ns[c] += v
-            if v:
-                a_per_round[r][c] = statistics.median(v)
 
-    def diffs(a, b):
+    # KEY "est" (UDP, pktgen) or "tcp" (trafgen): ns per packet of every run of each
+    # configuration, and the median of each pass, for the paired differences.
+    def part_a_runs(key):
+        runs = {c: [] for c in cfgs}
+        per_round = {}
+        for r in rounds_a:
+            per_round[r] = {}
+            for c in cfgs:
+                v = ns_runs(r, "A", c, key + "_usec", key + "_pkts")
+                runs[c] += v
+                if v:
+                    per_round[r][c] = statistics.median(v)
+        return runs, per_round
+
+    a_ns, a_per_round = part_a_runs("est")
+    tcp_ns, tcp_per_round = part_a_runs("tcp")
+
+    def diffs(a, b, per_round=None):
+        per_round = a_per_round if per_round is None else per_round
         out = []
         for r in rounds_a:
-            pr = a_per_round[r]
+            pr = per_round[r]
             if a in pr and b in pr:
                 out.append(pr[a] - pr[b])
         return out
@@ -158,6 +167,10 @@ def main():
     added = {"nf": Stat(diffs("nf", "none")), "ours": Stat(diffs("ours", "none"))}
     on_top = {"nf": Stat(diffs("both", "ours")), "ours": Stat(diffs("both", "nf"))}
     both_added = Stat(diffs("both", "none"))
+    tcp = {c: Stat(tcp_ns[c]) for c in cfgs}
+    tcp_added = {t: Stat(diffs(t, "none", tcp_per_round)) for t in ("nf", "ours")}
+    tcp_on_top = {"nf": Stat(diffs("both", "ours", tcp_per_round)),
+                  "ours": Stat(diffs("both", "nf", tcp_per_round))}
 
     newflow_none = []
     for r in rounds_a:
@@ -266,7 +279,19 @@ def main():
         "same runs", "—")
     row("1h. added ns/packet on top of the other tracker (both − other alone)",
         fmt_ci(on_top["nf"]), fmt_ci(on_top["ours"]), ratio(on_top["ours"], on_top["nf"]))
-    row("1i. TCP established flow", "not measured", "not measured (pktgen sends UDP only)", "—")
+    if tcp["none"].ok():
+        row("**1i. TCP established flow** (one connection per measurement, opened through the "
+            "trackers; 16-byte in-order segments from trafgen over veth into a reading socket, "
+            "its ACKs back through the trackers)", "", "", "")
+        row("1i. no tracker (reference): ns/segment", tcp["none"].fmt(0), "same runs", "—")
+        pair("1i. tracker alone: ns/segment", tcp["nf"], tcp["ours"])
+        row("1i. tracker alone: **added ns/segment** over no tracker", fmt_ci(tcp_added["nf"]),
+            fmt_ci(tcp_added["ours"]), ratio(tcp_added["ours"], tcp_added["nf"]))
+        row("1i. added ns/segment on top of the other tracker (both − other alone)",
+            fmt_ci(tcp_on_top["nf"]), fmt_ci(tcp_on_top["ours"]),
+            ratio(tcp_on_top["ours"], tcp_on_top["nf"]))
+    else:
+        row("1i. TCP established flow", "not measured", "not measured (BENCH_TCP_PKTS=0)", "—")
     if abl:
         row("**1j. Ablation** (experimental builds, each without one cost, in the same passes; "
             "ours: ns/packet of the build; ratio column: ns saved against the real module, "

@@ -5,6 +5,9 @@ inside that namespace (ip netns exec). Prints "key value" lines:
   rx                    packets received by DEV (its rx_packets)
   ip.InDelivers         IPv4 datagrams delivered to a protocol (/proc/net/snmp)
   udp.InDatagrams, udp.RcvbufErrors, udp.NoPorts, udp.InErrors
+  tcp.InSegs, tcp.OutSegs, tcp.InErrs, tcp.OutRsts
+  tcpext.<counter>      PruneCalled, TCPRcvQDrop, TCPOFOQueue, TCPZeroWindowDrop
+                        (/proc/net/netstat)
   nf.count              /proc/sys/net/netfilter/nf_conntrack_count (if loaded)
   nf.<column>           /proc/net/stat/nf_conntrack, every column summed over CPUs
   rct.<column>          /proc/net/stat/rust_conntrack, likewise (if loaded)
@@ -36,8 +39,8 @@ def stat_sums(path, prefix):
         print("%s.%s %d" % (prefix, name, value))
 
 
-def snmp(proto, prefix, keys):
-    with open("/proc/net/snmp") as f:
+def snmp(proto, prefix, keys, path="/proc/net/snmp"):
+    with open(path) as f:
         rows = [line.split() for line in f if line.startswith(proto + ":")]
     if len(rows) < 2:
         return
@@ -52,6 +55,9 @@ def main():
         print("rx %s" % f.read().strip())
     snmp("Ip", "ip", ["InReceives", "InDelivers", "InDiscards"])
     snmp("Udp", "udp", ["InDatagrams", "RcvbufErrors", "NoPorts", "InErrors"])
+    snmp("Tcp", "tcp", ["InSegs", "OutSegs", "InErrs", "OutRsts"])
+    snmp("TcpExt", "tcpext", ["PruneCalled", "TCPRcvQDrop", "TCPOFOQueue", "TCPZeroWindowDrop"],
+         "/proc/net/netstat")
     try:
         with open("/proc/sys/net/netfilter/nf_conntrack_count") as f:
             print("nf.count %s" % f.read().strip())
