@@ -597,17 +597,33 @@ pub(crate) fn ctx(hook: Hook, l3: L3, cookie: usize, now: u32, hz: u32) -> HookC
     }
 }
 
+/// One hook call as the module's netfilter glue makes it: [`pipeline::hook_idle`] first,
+/// then, unless idle, [`pipeline::hook`].
+pub(crate) fn run_hook<P: Packet + ?Sized>(
+    ct: &HostCt,
+    role: pipeline::HookRole,
+    pkt: &P,
+    ctx: &HookCtx,
+) -> Verdict {
+    if role != pipeline::HookRole::Track
+        && pipeline::hook_idle(ct, role, ctx.hook, ctx.cookie, || ctx.out_loopback)
+    {
+        return Verdict::Accept;
+    }
+    pipeline::hook(ct, role, pkt, ctx)
+}
+
 /// A packet received: tracked at PRE_ROUTING, confirmed at LOCAL_IN.
 pub(crate) fn receive(ct: &HostCt, bytes: &[u8], l3: L3, now: u32, hz: u32) -> (Verdict, Verdict) {
     let p = Pkt { bytes, nf: None };
     let cookie = bytes.as_ptr() as usize;
-    let v1 = pipeline::hook(
+    let v1 = run_hook(
         ct,
         pipeline::HookRole::Track,
         &p,
         &ctx(Hook::PreRouting, l3, cookie, now, hz),
     );
-    let v2 = pipeline::hook(
+    let v2 = run_hook(
         ct,
         pipeline::HookRole::Helper,
         &p,
@@ -616,7 +632,7 @@ pub(crate) fn receive(ct: &HostCt, bytes: &[u8], l3: L3, now: u32, hz: u32) -> (
     if v2 == Verdict::Drop {
         return (v1, v2);
     }
-    let v2 = pipeline::hook(
+    let v2 = run_hook(
         ct,
         pipeline::HookRole::Confirm,
         &p,

@@ -150,6 +150,8 @@ struct rct_hook_view {
 };
 void rct_hook_view(const struct sk_buff *skb, const struct nf_hook_state *state,
 		   struct rct_hook_view *view);
+/* The packet leaves through a loopback device (the view's out_loopback alone). */
+bool rct_hook_out_loopback(const struct nf_hook_state *state);
 
 /* Per-netns sweep of unconfirmed entries: Rust's rct_net_sweep returns the next delay, or 0. */
 unsigned long rct_net_sweep(struct net *net);

@@ -12,7 +12,7 @@ use crate::proto::conn::{CtInfo, IPS_CONFIRMED, IPS_DYING, IPS_EXPECTED};
 use crate::proto::expect::{expect_sizes, expectation, ExpectError, NF_CT_EXPECT_PERMANENT};
 use crate::proto::helper::{HelperId, HelperKind, HelperPorts};
 use crate::proto::l4proto::Settings;
-use crate::proto::pipeline::{self, Clock, Conntrack, Entry, Hook, HookRole, Verdict};
+use crate::proto::pipeline::{Clock, Conntrack, Entry, Hook, HookRole, Verdict};
 use crate::proto::stat::Stat;
 use crate::proto::tuple::{Addr, Dir, Tuple, IPPROTO_TCP, IPPROTO_UDP, L3, L4};
 use std::rc::Rc;
@@ -441,13 +441,13 @@ fn an_unconfirmed_master_is_not_expected_yet() {
         nf: None,
     };
     let cookie = 0x1000;
-    pipeline::hook(
+    crate::host_ct::run_hook(
         &ct,
         HookRole::Track,
         &p,
         &ctx(Hook::PreRouting, L3::Ipv4, cookie, T0, HZ),
     );
-    pipeline::hook(
+    crate::host_ct::run_hook(
         &ct,
         HookRole::Helper,
         &p,
@@ -639,9 +639,9 @@ fn acknowledgements_of_a_rewritten_command_count_in_nat_sequence_space() {
             let cmd = s.packet(true, PSH | ACK, b"NOOP\r\n");
             let p = Shifted(&cmd, Some(0), false);
             let pre = ctx(Hook::PreRouting, L3::Ipv4, 0x66, s.now, HZ);
-            pipeline::hook(&ct, HookRole::Track, &Shifted(&cmd, None, false), &pre);
+            crate::host_ct::run_hook(&ct, HookRole::Track, &Shifted(&cmd, None, false), &pre);
             let post = ctx(Hook::PostRouting, L3::Ipv4, 0x66, s.now, HZ);
-            pipeline::hook(&ct, HookRole::Helper, &p, &post);
+            crate::host_ct::run_hook(&ct, HookRole::Helper, &p, &post);
             assert_eq!(ct.seqadj(&s.master()).map(|a| a[0].offset_after), Some(4));
         }
         let invalid = ct.stat(Stat::Invalid);
@@ -649,7 +649,7 @@ fn acknowledgements_of_a_rewritten_command_count_in_nat_sequence_space() {
         let reply = s.packet(false, PSH | ACK, b"200 ok\r\n");
         let p = Shifted(&reply, (case == "live").then_some(1), false);
         let c = ctx(Hook::PreRouting, L3::Ipv4, 0x77, s.now + 1, HZ);
-        pipeline::hook(&ct, HookRole::Track, &p, &c);
+        crate::host_ct::run_hook(&ct, HookRole::Track, &p, &c);
         let counted = ct.stat(Stat::Invalid) - invalid;
         assert_eq!(counted, u32::from(case == "none"), "{case}");
     }
@@ -675,9 +675,9 @@ fn a_rewrite_nf_nat_ftp_will_make_is_expected_before_nf_conntrack_records_it() {
     ct.set_reply(&master, &snat.key(), 0);
     let port = s.packet(true, PSH | ACK, b"PORT 192,168,1,10,156,64\r\n");
     let pre = ctx(Hook::PreRouting, L3::Ipv4, 0x55, s.now, HZ);
-    pipeline::hook(&ct, HookRole::Track, &Shifted(&port, None, true), &pre);
+    crate::host_ct::run_hook(&ct, HookRole::Track, &Shifted(&port, None, true), &pre);
     let post = ctx(Hook::PostRouting, L3::Ipv4, 0x55, s.now, HZ);
-    pipeline::hook(&ct, HookRole::Helper, &Shifted(&port, None, true), &post);
+    crate::host_ct::run_hook(&ct, HookRole::Helper, &Shifted(&port, None, true), &post);
     let adj = ct.seqadj(&master).expect("adjustment expected");
     assert_eq!((adj[0].offset_before, adj[0].offset_after), (0, 2));
     assert_eq!(adj[1], Default::default());
@@ -685,7 +685,7 @@ fn a_rewrite_nf_nat_ftp_will_make_is_expected_before_nf_conntrack_records_it() {
     s.seq[0] = s.seq[0].wrapping_add(2);
     let reply = s.packet(false, PSH | ACK, b"200 ok\r\n");
     let c = ctx(Hook::PreRouting, L3::Ipv4, 0x56, s.now + 1, HZ);
-    pipeline::hook(&ct, HookRole::Track, &Shifted(&reply, None, false), &c);
+    crate::host_ct::run_hook(&ct, HookRole::Track, &Shifted(&reply, None, false), &c);
     assert_eq!(
         ct.stat(Stat::Invalid),
         invalid,

@@ -86,7 +86,7 @@ fn invalid_packets_are_counted_and_passed() {
     let p = pkt_of(&sum);
     let c = ctx(Hook::LocalOut, L3::Ipv4, 7, 1000, HZ);
     assert_eq!(
-        pipeline::hook(&ct, HookRole::Track, &p, &c),
+        crate::host_ct::run_hook(&ct, HookRole::Track, &p, &c),
         Verdict::Accept
     );
     assert_eq!(ct.unconfirmed.borrow().len(), 1);
@@ -148,7 +148,7 @@ fn snat_hands_the_translated_reply_to_the_entry() {
     let cookie = 0x1000;
     let c = ctx(Hook::PreRouting, L3::Ipv4, cookie, 1000, HZ);
     assert_eq!(
-        pipeline::hook(&ct, HookRole::Track, &pkt_of(&out), &c),
+        crate::host_ct::run_hook(&ct, HookRole::Track, &pkt_of(&out), &c),
         Verdict::Accept
     );
     let c = ctx(Hook::PostRouting, L3::Ipv4, cookie, 1000, HZ);
@@ -157,7 +157,7 @@ fn snat_hands_the_translated_reply_to_the_entry() {
         nf: Some(nf),
     };
     assert_eq!(
-        pipeline::hook(&ct, HookRole::Confirm, &p, &c),
+        crate::host_ct::run_hook(&ct, HookRole::Confirm, &p, &c),
         Verdict::Accept
     );
     let e = ct.table.borrow()[0].clone();
@@ -176,12 +176,12 @@ fn another_flow_at_a_reused_address_reaps_the_orphan() {
     let b = udp4(A4, 5001, B4, 53);
     let cookie = 0x2000;
     let pre = ctx(Hook::PreRouting, L3::Ipv4, cookie, 1000, HZ);
-    pipeline::hook(&ct, HookRole::Track, &pkt_of(&a), &pre);
+    crate::host_ct::run_hook(&ct, HookRole::Track, &pkt_of(&a), &pre);
     assert_eq!(ct.unconfirmed.borrow().len(), 1);
     // `a` was dropped between the hooks; `b` now has its skb's address and is confirmed
     // at LOCAL_IN without having been tracked: `a`'s entry is reaped, nothing confirmed.
     let post = ctx(Hook::LocalIn, L3::Ipv4, cookie, 1000, HZ);
-    pipeline::hook(&ct, HookRole::Confirm, &pkt_of(&b), &post);
+    crate::host_ct::run_hook(&ct, HookRole::Confirm, &pkt_of(&b), &post);
     assert!(ct.unconfirmed.borrow().is_empty() && ct.table.borrow().is_empty());
     assert_eq!(ct.stat(Stat::UnconfirmedReaped), 1);
 }
@@ -192,20 +192,20 @@ fn loopback_packets_are_tracked_once() {
     let p = udp4([127, 0, 0, 1], 5000, [127, 0, 0, 1], 53);
     let cookie = 0x3000;
     let out = ctx(Hook::LocalOut, L3::Ipv4, cookie, 1000, HZ);
-    pipeline::hook(&ct, HookRole::Track, &pkt_of(&p), &out);
+    crate::host_ct::run_hook(&ct, HookRole::Track, &pkt_of(&p), &out);
     let mut post = ctx(Hook::PostRouting, L3::Ipv4, cookie, 1000, HZ);
     post.out_loopback = true;
-    pipeline::hook(&ct, HookRole::Confirm, &pkt_of(&p), &post);
+    crate::host_ct::run_hook(&ct, HookRole::Confirm, &pkt_of(&p), &post);
     assert_eq!(ct.table.borrow().len(), 1);
     // Back in on lo: skipped (the entry is not refreshed).
     let mut pre = ctx(Hook::PreRouting, L3::Ipv4, cookie, 1200, HZ);
     pre.in_loopback = true;
-    pipeline::hook(&ct, HookRole::Track, &pkt_of(&p), &pre);
+    crate::host_ct::run_hook(&ct, HookRole::Track, &pkt_of(&p), &pre);
     assert_eq!(ct.table.borrow()[0].timeout(), 1000 + 30 * HZ);
     assert!(ct.unconfirmed.borrow().is_empty());
     // The same packet again on lo without having left (a packet socket): tracked.
     pre.clock = ctx(Hook::PreRouting, L3::Ipv4, cookie, 1500, HZ).clock;
-    pipeline::hook(&ct, HookRole::Track, &pkt_of(&p), &pre);
+    crate::host_ct::run_hook(&ct, HookRole::Track, &pkt_of(&p), &pre);
     assert_eq!(ct.table.borrow()[0].timeout(), 1500 + 30 * HZ);
 }
 
@@ -249,13 +249,18 @@ fn clashes_merge_only_where_the_protocol_allows() {
         let (c1, c2) = (0x10, 0x20);
         for c in [c1, c2] {
             let pre = ctx(Hook::PreRouting, L3::Ipv4, c, 1000, HZ);
-            pipeline::hook(&ct, HookRole::Track, &pkt_of(&p), &pre);
+            crate::host_ct::run_hook(&ct, HookRole::Track, &pkt_of(&p), &pre);
         }
         assert_eq!(ct.unconfirmed.borrow().len(), 2);
         let mut verdicts = Vec::new();
         for c in [c1, c2] {
             let post = ctx(Hook::LocalIn, L3::Ipv4, c, 1000, HZ);
-            verdicts.push(pipeline::hook(&ct, HookRole::Confirm, &pkt_of(&p), &post));
+            verdicts.push(crate::host_ct::run_hook(
+                &ct,
+                HookRole::Confirm,
+                &pkt_of(&p),
+                &post,
+            ));
         }
         assert_eq!(ct.table.borrow().len(), 1);
         if merged {
@@ -326,4 +331,50 @@ fn checksums_are_verified_for_real() {
     bad[30] ^= 1;
     assert!(!l4_csum_ok(&bad, false, 20, 17, None));
     let _ = ct().settings();
+}
+
+#[test]
+fn helper_and_confirm_hooks_skip_only_what_has_nothing_to_do() {
+    let ct = ct();
+    let req = udp4(A4, 5000, B4, 53);
+    let p = Pkt {
+        bytes: &req,
+        nf: None,
+    };
+    let cookie = req.as_ptr() as usize;
+    let idle = |role, hook, out_loopback: bool| {
+        pipeline::hook_idle(&ct, role, hook, cookie, || out_loopback)
+    };
+    // The tracking hook always reads the packet.
+    assert!(!idle(HookRole::Track, Hook::PreRouting, false));
+    assert_eq!(ct.stat(Stat::InPreRouting), 0);
+    // No entry has a helper, none waits: the others have nothing to do, and count the call.
+    assert!(idle(HookRole::Helper, Hook::LocalIn, false));
+    assert!(idle(HookRole::Confirm, Hook::LocalIn, false));
+    assert_eq!(ct.stat(Stat::HelperLocalIn), 1);
+    assert_eq!(ct.stat(Stat::ConfirmLocalIn), 1);
+    // Out through loopback, the confirm hook marks the packet: not skipped, nothing counted.
+    assert!(!idle(HookRole::Confirm, Hook::PostRouting, true));
+    assert_eq!(ct.stat(Stat::ConfirmPostRouting), 0);
+    // A new entry waits for this packet: the confirm hook must run.
+    let c = ctx(Hook::PreRouting, L3::Ipv4, cookie, 1000, HZ);
+    assert_eq!(
+        pipeline::hook(&ct, HookRole::Track, &p, &c),
+        Verdict::Accept
+    );
+    assert_eq!(ct.unconfirmed.borrow().len(), 1);
+    assert!(!idle(HookRole::Confirm, Hook::LocalIn, false));
+    assert_eq!(ct.stat(Stat::ConfirmLocalIn), 1);
+    // An FTP control connection has a helper: the helper hook must run.
+    let ftp = HostCt::with(Settings::defaults());
+    let syn = Ipv4::new(6, A4, B4).build(&crate::pkt::Tcp::new(40000, 21, 0x02).build(b""));
+    assert_eq!(receive(&ftp, &syn, L3::Ipv4, 1000, HZ), ACCEPT);
+    assert!(ftp.helped() > 0);
+    assert!(!pipeline::hook_idle(
+        &ftp,
+        HookRole::Helper,
+        Hook::LocalIn,
+        0,
+        || false
+    ));
 }

@@ -11,7 +11,7 @@ use crate::host_ct::{ctx, receive, HostCt, HostEntry, Pkt};
 use crate::pkt::{csum, Ipv4, Ipv6, A4, A6, B4, B6};
 use crate::proto::conn::*;
 use crate::proto::l4proto::{self, L4Action, L4State, L4Verdict, Settings};
-use crate::proto::pipeline::{self, Conntrack, Entry, Hook, HookRole, Verdict};
+use crate::proto::pipeline::{Conntrack, Entry, Hook, HookRole, Verdict};
 use crate::proto::proc_line::{write_line, L4Info, Snapshot};
 use crate::proto::proto_dccp::*;
 use crate::proto::stat::Stat;
@@ -1598,7 +1598,7 @@ fn checksums_at_pre_routing_with_coverage() {
             nf: None,
         };
         let out = ctx(Hook::LocalOut, l3, 0x77, 1000, HZ);
-        pipeline::hook(&ct, HookRole::Track, &pk, &out);
+        crate::host_ct::run_hook(&ct, HookRole::Track, &pk, &out);
         assert_eq!(ct.stat(Stat::Invalid), 0);
         receive(&ct, &p, l3, 1000, HZ);
         assert_eq!(ct.stat(Stat::Invalid), 1);

@@ -13,7 +13,7 @@ use crate::pkt::{crc32c, sctp, sctp_chunk, Ipv4, Ipv6, A4, A6, B4, B6};
 use crate::proto::conn::*;
 use crate::proto::handoff::NfView;
 use crate::proto::l4proto::{self, L4State, L4Verdict, Settings};
-use crate::proto::pipeline::{self, Entry, Hook, HookRole, Packet, Verdict};
+use crate::proto::pipeline::{Entry, Hook, HookRole, Packet, Verdict};
 use crate::proto::proc_line::L4Info;
 use crate::proto::proto_sctp::*;
 use crate::proto::stat::Stat;
@@ -1242,9 +1242,9 @@ fn the_crc_is_verified_where_6_12_does() {
     assert_eq!((ct.stat(Stat::Invalid), ct.table.borrow().len()), (1, 0));
     // PRE_ROUTING, verified by the device: tracked.
     let c = ctx(Hook::PreRouting, L3::Ipv4, 7, 100, HZ);
-    pipeline::hook(&ct, HookRole::Track, &Offloaded(&p), &c);
+    crate::host_ct::run_hook(&ct, HookRole::Track, &Offloaded(&p), &c);
     let c = ctx(Hook::LocalIn, L3::Ipv4, 7, 100, HZ);
-    pipeline::hook(&ct, HookRole::Confirm, &Offloaded(&p), &c);
+    crate::host_ct::run_hook(&ct, HookRole::Confirm, &Offloaded(&p), &c);
     assert_eq!((ct.stat(Stat::Invalid), ct.table.borrow().len()), (1, 1));
     // LOCAL_OUT: never verified.
     let ct = HostCt::with(Settings::defaults());
@@ -1253,9 +1253,9 @@ fn the_crc_is_verified_where_6_12_does() {
         nf: None,
     };
     let c = ctx(Hook::LocalOut, L3::Ipv4, 8, 100, HZ);
-    pipeline::hook(&ct, HookRole::Track, &pk, &c);
+    crate::host_ct::run_hook(&ct, HookRole::Track, &pk, &c);
     let c = ctx(Hook::PostRouting, L3::Ipv4, 8, 100, HZ);
-    pipeline::hook(&ct, HookRole::Confirm, &pk, &c);
+    crate::host_ct::run_hook(&ct, HookRole::Confirm, &pk, &c);
     assert_eq!((ct.stat(Stat::Invalid), ct.table.borrow().len()), (0, 1));
 }
 

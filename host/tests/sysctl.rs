@@ -10,7 +10,7 @@ use crate::pkt::{udp, Ipv4, Tcp, A4, ACK, B4, SYN};
 use crate::proto::conn::secs_to_jiffies;
 use crate::proto::handoff::NfView;
 use crate::proto::l4proto::Settings;
-use crate::proto::pipeline::{self, Entry, Hook, HookRole, LogInvalid, Packet, Verdict};
+use crate::proto::pipeline::{Entry, Hook, HookRole, LogInvalid, Packet, Verdict};
 use crate::proto::stat::Stat;
 use crate::proto::sysctl::{
     jiffies_from_secs, jiffies_secs, log_invalid_wants, secs_from_jiffies, sysctl, sysctls,
@@ -415,7 +415,7 @@ fn logs_of_synack(log_invalid: u8) -> Vec<String> {
     };
     let c = ctx(Hook::PreRouting, L3::Ipv4, 1, 1000, HZ);
     assert_eq!(
-        pipeline::hook(&ct, HookRole::Track, &p, &c),
+        crate::host_ct::run_hook(&ct, HookRole::Track, &p, &c),
         Verdict::Accept
     );
     assert_eq!(ct.stat(Stat::Invalid), 1);

@@ -21,8 +21,8 @@ use crate::proto::helper_ftp::FtpState;
 use crate::proto::l4proto::L4Action;
 use crate::proto::l4proto::{self, L4State, Settings};
 use crate::proto::pipeline::{
-    self, Clock, Conntrack, Entry, HookCtx, HookRole, Insert, NewEntry, Packet, Pick, Verdict,
-    UNCONFIRMED_MAX_AGE_SECS,
+    self, Clock, Conntrack, Entry, Hook, HookCtx, HookRole, Insert, NewEntry, Packet, Pick,
+    Verdict, UNCONFIRMED_MAX_AGE_SECS,
 };
 use crate::proto::proc_expect::{write_expect_line, ExpectSnapshot};
 use crate::proto::proc_line::{delta_time_secs, write_line, Snapshot};
@@ -352,6 +352,25 @@ impl NetState {
                 pipeline::hook(&ct, role, pkt, ctx)
             }
             None => Verdict::Accept,
+        }
+    }
+
+    /// [`pipeline::hook_idle`] for a hook call about to read the packet with `cookie`.
+    pub(crate) fn hook_idle(
+        &self,
+        role: HookRole,
+        hook: Hook,
+        cookie: usize,
+        out_loopback: impl FnOnce() -> bool,
+        rcu: RcuSection<'_>,
+    ) -> bool {
+        match global() {
+            Some(g) => {
+                let ct = self.on_rcu(&g.table, &g.cache, g.max(), rcu);
+                pipeline::hook_idle(&ct, role, hook, cookie, out_loopback)
+            }
+            // As `hook`: nothing to do.
+            None => true,
         }
     }
 

@@ -441,12 +441,15 @@ unsafe extern "C" fn rct_kunit_hooks_count_per_hook(test: *mut bindings::kunit) 
     );
     expect_eq!(t, ct.stats_sum()[Stat::InPreRouting as usize], 1);
     expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (1, 1));
-    run_hook(
-        &ct,
-        HookRole::Confirm,
-        s4.skb(),
-        &ctx(Hook::LocalIn, L3::Ipv4, &s4, 1000),
-    );
+    // The confirm hook's shortcut must not skip the packet whose new entry waits.
+    let c = ctx(Hook::LocalIn, L3::Ipv4, &s4, 1000);
+    let before = ct.stats_sum();
+    let rcu = RcuGuard::new();
+    let idle = ct.hook_idle(HookRole::Confirm, c.hook, c.cookie, || false, rcu.section());
+    drop(rcu);
+    expect_eq!(t, idle, false);
+    expect_eq!(t, ct.stats_sum(), before);
+    run_hook(&ct, HookRole::Confirm, s4.skb(), &c);
     expect_eq!(t, (ct.entry_count(), ct.unconfirmed_count()), (1, 0));
     expect_eq!(t, ct.stats_sum()[Stat::Insert as usize], 1);
     // Dropping the state removes its entries from the table.
@@ -533,9 +536,15 @@ fn udp_flow(sport: u16, reply: bool) -> [u8; 28] {
 }
 
 /// Tracks `pkt` at PRE_ROUTING and confirms it at LOCAL_IN in `table`, at `now`.
-/// [`NetState::hook`] from process context, in a read-side section of its own.
+/// A hook call as netfilter.rs makes it ([`NetState::hook_idle`], then [`NetState::hook`]
+/// unless idle), from process context, in a read-side section of its own.
 fn run_hook<P: Packet + ?Sized>(ct: &NetState, role: HookRole, pkt: &P, c: &HookCtx) -> Verdict {
     let rcu = RcuGuard::new();
+    if role != HookRole::Track
+        && ct.hook_idle(role, c.hook, c.cookie, || c.out_loopback, rcu.section())
+    {
+        return Verdict::Accept;
+    }
     ct.hook(role, pkt, c, rcu.section())
 }
 

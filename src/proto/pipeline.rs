@@ -478,15 +478,9 @@ pub(crate) fn hook<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     pkt: &P,
     ctx: &HookCtx,
 ) -> Verdict {
-    let stat = match (role, ctx.hook) {
-        (HookRole::Track, Hook::PreRouting) => Stat::InPreRouting,
-        (HookRole::Track, Hook::LocalOut) => Stat::InLocalOut,
-        (HookRole::Helper, Hook::PostRouting) => Stat::HelperPostRouting,
-        (HookRole::Helper, Hook::LocalIn) => Stat::HelperLocalIn,
-        (HookRole::Confirm, Hook::PostRouting) => Stat::ConfirmPostRouting,
-        (HookRole::Confirm, Hook::LocalIn) => Stat::ConfirmLocalIn,
-        // Not a registration of ours: leave the packet alone.
-        _ => return Verdict::Accept,
+    // Not a registration of ours: leave the packet alone.
+    let Some(stat) = hook_stat(role, ctx.hook) else {
+        return Verdict::Accept;
     };
     if !ablate::NO_HOOK_STATS {
         ct.count(stat, 1);
@@ -496,6 +490,50 @@ pub(crate) fn hook<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         HookRole::Helper => crate::proto::helper::help(ct, pkt, ctx),
         HookRole::Confirm => confirm(ct, pkt, ctx),
     }
+}
+
+/// The per-hook statistic a hook call counts; `None` for a role at a point where none of
+/// ours is registered.
+fn hook_stat(role: HookRole, hook: Hook) -> Option<Stat> {
+    match (role, hook) {
+        (HookRole::Track, Hook::PreRouting) => Some(Stat::InPreRouting),
+        (HookRole::Track, Hook::LocalOut) => Some(Stat::InLocalOut),
+        (HookRole::Helper, Hook::PostRouting) => Some(Stat::HelperPostRouting),
+        (HookRole::Helper, Hook::LocalIn) => Some(Stat::HelperLocalIn),
+        (HookRole::Confirm, Hook::PostRouting) => Some(Stat::ConfirmPostRouting),
+        (HookRole::Confirm, Hook::LocalIn) => Some(Stat::ConfirmLocalIn),
+        _ => None,
+    }
+}
+
+/// The helper and confirm hooks' common case, told before anything of the packet is read
+/// (the kernel side then skips reading it): no entry of the netns has a helper, or no new
+/// entry waits for the packet with `cookie` and the packet does not leave through a
+/// loopback device (where [`confirm`] marks what will loop back; `out_loopback` is asked
+/// only then). If so, counts the call as [`hook`] does and returns true: [`hook`] would
+/// do nothing more than accept the packet. False: run [`hook`].
+pub(crate) fn hook_idle<C: Conntrack + ?Sized>(
+    ct: &C,
+    role: HookRole,
+    hook: Hook,
+    cookie: usize,
+    out_loopback: impl FnOnce() -> bool,
+) -> bool {
+    let idle = match role {
+        HookRole::Track => false,
+        HookRole::Helper => ct.helped() == 0,
+        HookRole::Confirm => {
+            let busy =
+                ct.may_hold_unconfirmed(cookie) || (hook == Hook::PostRouting && out_loopback());
+            !busy
+        }
+    };
+    if idle && !ablate::NO_HOOK_STATS {
+        if let Some(stat) = hook_stat(role, hook) {
+            ct.count(stat, 1);
+        }
+    }
+    idle
 }
 
 pub(crate) fn parse<P: Packet + ?Sized>(

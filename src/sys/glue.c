@@ -169,6 +169,11 @@ void rct_hook_view(const struct sk_buff *skb, const struct nf_hook_state *state,
 	view->hz = HZ;
 }
 
+bool rct_hook_out_loopback(const struct nf_hook_state *state)
+{
+	return state->out && (state->out->flags & IFF_LOOPBACK);
+}
+
 static void rct_nf_tuple_copy(struct rct_nf_tuple *to, const struct nf_conntrack_tuple *t)
 {
 	memcpy(to->src, &t->src.u3, sizeof(to->src));

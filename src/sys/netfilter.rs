@@ -184,9 +184,6 @@ unsafe fn run_hook(
     let (Some(l3), Some(hook)) = (l3_of_pf(st.pf), hook_of_raw(st.hook)) else {
         return bindings::NF_ACCEPT;
     };
-    // One call reads what the hook needs of the skb, the state and the clock.
-    // SAFETY: netfilter passes a valid skb and hook state for the duration of the call.
-    let view = unsafe { HookView::read(skb, state) };
     // The registration's private pointer is the netns state: no per-packet lookup of it.
     // SAFETY: `priv_` is the state `HookRegistration` registered the hook with, which
     // outlives the registration (its type invariant), and the hook runs while registered.
@@ -196,6 +193,20 @@ unsafe fn run_hook(
     if ablate::ENTRY_ONLY {
         return bindings::NF_ACCEPT;
     }
+    // SAFETY: netfilter runs its hooks inside an RCU read-side section (`nf_hook`), which
+    // lasts for this call.
+    let rcu = unsafe { RcuSection::assume() };
+    // The skb's address tells the confirm hook which new entry is this packet's.
+    let cookie = skb as usize;
+    // Most helper and confirm calls have nothing to do: told before the packet is read.
+    // SAFETY: netfilter passes a valid hook state for the duration of the call.
+    let out_loopback = || unsafe { bindings::rct_hook_out_loopback(state) };
+    if role != HookRole::Track && ct.hook_idle(role, hook, cookie, out_loopback, rcu) {
+        return bindings::NF_ACCEPT;
+    }
+    // One call reads what the hook needs of the skb, the state and the clock.
+    // SAFETY: netfilter passes a valid skb and hook state for the duration of the call.
+    let view = unsafe { HookView::read(skb, state) };
     let Some(nhoff) = view.network_offset() else {
         ct.count_invalid();
         return bindings::NF_ACCEPT;
@@ -206,8 +217,7 @@ unsafe fn run_hook(
         hook,
         l3,
         nhoff,
-        // The skb's address tells the confirm hook which new entry is this packet's.
-        cookie: skb as *const SkBuff as usize,
+        cookie,
         in_loopback: view.in_loopback(),
         out_loopback: view.out_loopback(),
         clock: Clock::at(view.jiffies(), view.hz()),
@@ -215,9 +225,6 @@ unsafe fn run_hook(
     // SAFETY: `state` is the hook state netfilter passed with `skb`, valid for the call, and
     // `view` was read from both in this call.
     let pkt = unsafe { HookPacket::new(skb, state, &view) };
-    // SAFETY: netfilter runs its hooks inside an RCU read-side section (`nf_hook`), which
-    // lasts for this call.
-    let rcu = unsafe { RcuSection::assume() };
     match ct.hook(role, &pkt, &ctx, rcu) {
         Verdict::Accept => bindings::NF_ACCEPT,
         Verdict::Drop => bindings::NF_DROP,
