@@ -381,7 +381,8 @@ est_tcp() {
 	fi
 	[ "$sent" -eq "$TCP_PKTS" ] || note "$CTX: trafgen sent $sent of $TCP_PKTS segments"
 	[ "${D[tcp.InSegs]:-0}" -ge "$sent" ] || note "$CTX: TCP took in ${D[tcp.InSegs]:-0} of $sent segments"
-	for k in tcp.InErrs tcp.OutRsts tcpext.TCPRcvQDrop tcpext.TCPOFOQueue tcpext.TCPZeroWindowDrop; do
+	for k in tcp.InErrs tcp.OutRsts tcpext.PruneCalled tcpext.TCPRcvQDrop tcpext.TCPOFOQueue \
+		tcpext.TCPOFODrop tcpext.TCPZeroWindowDrop; do
 		[ "${D[$k]:-0}" -eq 0 ] || note "$CTX: $k +${D[$k]}"
 	done
 	trs=$(trackers_of "$cfg")
@@ -532,6 +533,8 @@ modprobe nf_conntrack hashsize="$HS" || fatal "modprobe nf_conntrack failed"
 	note "nf_conntrack has $(cat /proc/sys/net/netfilter/nf_conntrack_buckets) buckets, not $HS"
 modprobe -a nf_defrag_ipv4 nf_defrag_ipv6 pktgen nf_tables nft_ct nfnetlink_hook || fatal "modprobe failed"
 sysctl -qw net.netfilter.nf_conntrack_max=$((HS * 2))
+# The TCP server's 64 MiB receive buffer (tcpflow.py).
+sysctl -qw net.core.rmem_max=$((64 << 20))
 for m in nf_conntrack nf_defrag_ipv4 nf_tables nft_ct; do
 	ko=$(modinfo -n "$m" 2>/dev/null) || ko=
 	[ -n "$ko" ] || ko=$(find "${RCT_KMODS:-/lib/modules/$(uname -r)}" -name "$m.ko" 2>/dev/null | head -n1)

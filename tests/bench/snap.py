@@ -6,7 +6,7 @@ inside that namespace (ip netns exec). Prints "key value" lines:
   ip.InDelivers         IPv4 datagrams delivered to a protocol (/proc/net/snmp)
   udp.InDatagrams, udp.RcvbufErrors, udp.NoPorts, udp.InErrors
   tcp.InSegs, tcp.OutSegs, tcp.InErrs, tcp.OutRsts
-  tcpext.<counter>      PruneCalled, TCPRcvQDrop, TCPOFOQueue, TCPZeroWindowDrop
+  tcpext.<counter>      PruneCalled, TCPRcvQDrop, TCPOFOQueue, TCPOFODrop, TCPZeroWindowDrop
                         (/proc/net/netstat)
   nf.count              /proc/sys/net/netfilter/nf_conntrack_count (if loaded)
   nf.<column>           /proc/net/stat/nf_conntrack, every column summed over CPUs
@@ -56,7 +56,8 @@ def main():
     snmp("Ip", "ip", ["InReceives", "InDelivers", "InDiscards"])
     snmp("Udp", "udp", ["InDatagrams", "RcvbufErrors", "NoPorts", "InErrors"])
     snmp("Tcp", "tcp", ["InSegs", "OutSegs", "InErrs", "OutRsts"])
-    snmp("TcpExt", "tcpext", ["PruneCalled", "TCPRcvQDrop", "TCPOFOQueue", "TCPZeroWindowDrop"],
+    snmp("TcpExt", "tcpext", ["PruneCalled", "TCPRcvQDrop", "TCPOFOQueue", "TCPOFODrop",
+                                "TCPZeroWindowDrop"],
          "/proc/net/netstat")
     try:
         with open("/proc/sys/net/netfilter/nf_conntrack_count") as f:

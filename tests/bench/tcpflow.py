@@ -16,6 +16,8 @@
 import os, select, socket, struct, sys, signal, time
 
 ISN = 1000  # the sender's initial sequence number: far from any wrap
+RCVBUF = 64 << 20  # the server's SO_RCVBUF (net.core.rmem_max must allow it)
+WSCALE = b"\x01\x03\x03\x07"  # NOP, window scale 7: the SYN's only option
 
 
 def csum(data):
@@ -27,9 +29,9 @@ def csum(data):
     return ~s & 0xFFFF
 
 
-def segment(src, dst, sport, dport, seq, ack, flags):
-    # No options: no window scaling, the peer's window stays <= 64 KiB.
-    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+def segment(src, dst, sport, dport, seq, ack, flags, options=b""):
+    doff = (20 + len(options)) // 4
+    hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, doff << 4, flags, 65535, 0, 0) + options
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, len(hdr))
     c = csum(pseudo + hdr)
     return hdr[:16] + struct.pack("!H", c) + hdr[18:]
@@ -39,6 +41,10 @@ def server(addr, port, ready):
     signal.alarm(7200)
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # A receive buffer (and, with window scaling, a window) that holds a whole run even
+    # while this reader waits for the CPU: the sender never retransmits, so a segment
+    # dropped for want of room would stall the stream and put both trackers out of window.
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
     ls.bind((addr, int(port)))
     ls.listen(64)
     open(ready, "w").close()
@@ -61,7 +67,7 @@ def connect(src, sport, dst, dport):
     # ETH_P_ALL: taps see a packet before any hook that drops it.
     cap = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0003))
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-    syn = segment(src, dst, sport, dport, ISN, 0, 0x02)
+    syn = segment(src, dst, sport, dport, ISN, 0, 0x02, WSCALE)
     for attempt in range(5):
         raw.sendto(syn, (dst, 0))
         deadline = time.monotonic() + 1
