@@ -137,13 +137,11 @@ bool rct_l4_checksum_ok(struct sk_buff *skb, unsigned int hook, unsigned int dat
 bool rct_skb_csum_none(const struct sk_buff *skb);
 
 /*
- * What a hook needs of its skb and state, read in one call: the skb's length, its linear
- * data, the network header's offset, the devices' loopback flags and the clock.
+ * What a hook needs of its skb and state, read in one call: the skb's length, the
+ * network header's offset, the devices' loopback flags and the clock.
  */
 struct rct_hook_view {
 	unsigned int len;
-	unsigned int headlen;
-	const unsigned char *data;
 	int nhoff;
 	bool in_loopback;
 	bool out_loopback;

@@ -36,10 +36,6 @@ pub(crate) const DEFAULT_SETTINGS: bool = cfg!(rct_ablate = "default_settings");
 /// protocol tracker, no refresh.
 pub(crate) const LOOKUP_ONLY: bool = cfg!(rct_ablate = "lookup_only");
 
-/// `no_linear_read`: packet bytes are always read through `skb_header_pointer`, even
-/// those in the skb's linear data.
-pub(crate) const NO_LINEAR_READ: bool = cfg!(rct_ablate = "no_linear_read");
-
 /// The names, for the benchmark's checks.
 #[allow(dead_code)]
 pub(crate) const NAMES: &[&str] = &[
@@ -51,5 +47,4 @@ pub(crate) const NAMES: &[&str] = &[
     "no_hook_stats",
     "default_settings",
     "lookup_only",
-    "no_linear_read",
 ];

@@ -162,8 +162,6 @@ void rct_hook_view(const struct sk_buff *skb, const struct nf_hook_state *state,
 		   struct rct_hook_view *view)
 {
 	view->len = skb->len;
-	view->headlen = skb_headlen(skb);
-	view->data = skb->data;
 	view->nhoff = skb_network_offset(skb);
 	view->in_loopback = state->in && (state->in->flags & IFF_LOOPBACK);
 	view->out_loopback = state->out && (state->out->flags & IFF_LOOPBACK);

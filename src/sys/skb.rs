@@ -4,13 +4,11 @@
 //!
 //! C header: [`include/linux/skbuff.h`](srctree/include/linux/skbuff.h)
 
-use crate::proto::ablate;
 use crate::proto::handoff::{NfView, SeqAdj};
 use crate::proto::pipeline::{Hook, LogInvalid, Packet};
 use crate::proto::tuple::{NfTuple, PacketBytes, ParseError, Tuple, L3};
 use crate::sys::bindings;
 use crate::sys::netfilter::{pf_of_l3, raw_of_hook};
-use core::cell::Cell;
 use kernel::types::Opaque;
 
 /// A packet as netfilter hands it to a hook. The module only reads it; it never writes
@@ -204,21 +202,18 @@ impl HookView {
     }
 }
 
-/// A packet at a hook: the skb, the hook state (its devices, for the log), the skb's
-/// length and its linear data, read in place where the bytes asked for lie there.
+/// A packet at a hook: the skb, the hook state (its devices, for the log) and the skb's
+/// length.
 ///
 /// # Invariants
 ///
 /// `state` is the valid hook state netfilter passed with `skb`, for as long as `self` exists;
 /// `len` is `skb->len`, which nothing changes during the hook call (the module never
-/// writes the skb; linearizing it keeps its length). `linear` is `(skb->data,
-/// skb_headlen(skb))`, readable for that many bytes, or `(null, 0)`: only linearizing the
-/// skb ([`Packet::tail`]) moves its data, and that sets `(null, 0)` first.
+/// writes the skb; linearizing it keeps its length).
 pub(crate) struct HookPacket<'a> {
     skb: &'a SkBuff,
     state: *const bindings::nf_hook_state,
     len: usize,
-    linear: Cell<(*const u8, usize)>,
 }
 
 impl<'a> HookPacket<'a> {
@@ -233,13 +228,11 @@ impl<'a> HookPacket<'a> {
         state: *const bindings::nf_hook_state,
         view: &HookView,
     ) -> Self {
-        // INVARIANT: the caller guarantees `state` valid for `'a`; `view` holds `skb->len`,
-        // `skb->data` and `skb_headlen(skb)`, read in this hook call.
+        // INVARIANT: the caller guarantees `state` valid for `'a`; `view` holds `skb->len`.
         Self {
             skb,
             state,
             len: view.raw.len as usize,
-            linear: Cell::new((view.raw.data, view.raw.headlen as usize)),
         }
     }
 }
@@ -250,17 +243,7 @@ impl PacketBytes for HookPacket<'_> {
     }
 
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ParseError> {
-        let (data, headlen) = self.linear.get();
-        match offset.checked_add(buf.len()) {
-            Some(end) if end <= headlen && !data.is_null() && !ablate::NO_LINEAR_READ => {
-                // SAFETY: `data` is non-null and readable for `headlen` bytes (type
-                // invariant), and `offset + buf.len() <= headlen`.
-                let src = unsafe { core::slice::from_raw_parts(data.add(offset), buf.len()) };
-                buf.copy_from_slice(src);
-                Ok(())
-            }
-            _ => self.skb.read(offset, buf),
-        }
+        self.skb.read(offset, buf)
     }
 }
 
@@ -285,8 +268,6 @@ impl Packet for HookPacket<'_> {
     }
 
     fn tail(&self, off: usize) -> Option<&[u8]> {
-        // INVARIANT: linearizing moves the data: no more reads in place.
-        self.linear.set((core::ptr::null(), 0));
         self.skb.tail(off)
     }
 
