@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Where the time of an established-flow packet goes, per tracker: the host's perf samples
-of the VM (`make bench` with BENCH_PROFILE=1) split by part A's measured runs and by
-function, in nanoseconds per packet.
+"""Where the time of a packet goes, per tracker: the host's perf samples of the VM (`make
+bench` with BENCH_PROFILE=1) split by measured run and by function, in nanoseconds per
+packet: established-flow packets (part A's runs) and new-flow packets (part B's fills,
+against part A's no-tracker run over new tuples).
 
   profile.py RUN_DIR VMLINUX
 
@@ -119,25 +120,44 @@ class Resolver:
         return "(other)"
 
 
-def main():
-    run_dir, vmlinux = sys.argv[1:3]
-    bdir = os.path.join(run_dir, "bench")
-    runs = []  # (cfg, t0, t1, ns_per_packet)
+def read_runs(bdir):
+    """Measured runs as (kind, cfg, t0, t1, ns per unit): kind "est" for part A's
+    established-flow runs (ns per packet, every configuration), "new" for the new-flow
+    runs (ns per packet: part A's no-tracker run over the same kind of tuples as "none",
+    part B's fills as the tracker's)."""
     vals = collections.defaultdict(list)
     with open(os.path.join(bdir, "raw.tsv")) as f:
         for line in f:
             p = line.rstrip("\n").split("\t")
-            if len(p) == 5 and p[1] == "A":
-                vals[(p[0], p[2], p[3])].append(p[4])
-    for (rnd, cfg, metric), v in vals.items():
-        if metric != "est_t":
-            continue
-        us = vals.get((rnd, cfg, "est_usec"), [])
-        pk = vals.get((rnd, cfg, "est_pkts"), [])
-        for i, tt in enumerate(v):
+            if len(p) == 5:
+                vals[(p[0], p[1], p[2], p[3])].append(p[4])
+    runs = []
+
+    def add(kind, cfg, times, usec, pkts):
+        for i, tt in enumerate(times):
             t0, t1 = (float(x) for x in tt.split(","))
-            if i < len(us) and i < len(pk) and float(pk[i]) > 0:
-                runs.append((cfg, t0, t1, float(us[i]) * 1000.0 / float(pk[i])))
+            if i < len(usec) and i < len(pkts) and float(pkts[i]) > 0:
+                runs.append((kind, cfg, t0, t1, float(usec[i]) * 1000.0 / float(pkts[i])))
+
+    for (rnd, part, cfg, metric), v in vals.items():
+        if part == "A" and metric == "est_t":
+            add("est", cfg, v, vals.get((rnd, part, cfg, "est_usec"), []),
+                vals.get((rnd, part, cfg, "est_pkts"), []))
+        elif part == "A" and metric == "newflow_t":
+            add("new", cfg, v, vals.get((rnd, part, cfg, "newflow_usec"), []),
+                vals.get((rnd, part, cfg, "newflow_pkts"), []))
+        elif part == "B" and metric.startswith("fill_t_"):
+            size = metric[len("fill_t_"):]
+            # Per packet sent, as the no-tracker run's (every packet a new tuple).
+            add("new", cfg, v, vals.get((rnd, part, cfg, "fill_usec_" + size), []),
+                vals.get((rnd, part, cfg, "fill_new_" + size), []))
+    return runs
+
+
+def main():
+    run_dir, vmlinux = sys.argv[1:3]
+    bdir = os.path.join(run_dir, "bench")
+    runs = read_runs(bdir)
     res = Resolver(vmlinux, os.path.join(bdir, "sections.txt"))
     out = subprocess.run(["perf", "script", "-i", os.path.join(run_dir, "perf.data"),
                           "-F", "time,ip", "--ns"], capture_output=True, text=True).stdout
@@ -151,7 +171,17 @@ def main():
                 pass
     samples.sort()
     times = [s[0] for s in samples]
-    # cfg -> function -> [ns per packet, one per run]
+    print()
+    print("## Where the time goes (host perf profile, BENCH_PROFILE=1)")
+    section(res, samples, times, [r[1:] for r in runs if r[0] == "est"],
+            "established flow (part A)", "packet")
+    section(res, samples, times, [r[1:] for r in runs if r[0] == "new"],
+            "new flows (part B's fills; no tracker: part A's new-flow run)", "new entry")
+
+
+def section(res, samples, times, runs, title, unit):
+    """Prints the profile of RUNS, (cfg, t0, t1, ns per unit) each."""
+    # cfg -> function -> [ns per unit, one per run]
     cost = collections.defaultdict(lambda: collections.defaultdict(list))
     nruns = collections.Counter()
     for cfg, t0, t1, nspp in runs:
@@ -171,16 +201,16 @@ def main():
         return statistics.median(v) if v else 0.0
 
     print()
-    print("## Where the time goes (host perf profile of part A, BENCH_PROFILE=1)")
+    print("### %s" % title.capitalize())
     print()
     if not nruns:
         print("No run had enough samples (is perf allowed to sample the VM?).")
         return
     print("Samples of the VM's main process (cpu-clock, 2 kHz) inside each measured run, by "
-          "function; a function's share of its run's samples times the run's ns/packet, median "
+          "function; a function's share of its run's samples times the run's ns/%s, median "
           "over the runs (n: %s). Added: against the runs without a tracker. "
           "`[module]` marks module code; other names are the kernel's." %
-          ", ".join("%s %d" % (c, nruns[c]) for c in sorted(nruns)))
+          (unit, ", ".join("%s %d" % (c, nruns[c]) for c in sorted(nruns))))
     for cfg in ("ours", "nf"):
         if cfg not in nruns:
             continue
@@ -189,10 +219,10 @@ def main():
         total = statistics.median([r[3] for r in runs if r[0] == cfg])
         base = statistics.median([r[3] for r in runs if r[0] == "none"]) if nruns["none"] else 0
         print()
-        print("### %s: %.0f ns/packet, %.0f added over no tracker" %
-              ("rust_conntrack" if cfg == "ours" else "nf_conntrack", total, total - base))
+        print("#### %s: %.0f ns/%s, %.0f added over no tracker" %
+              ("rust_conntrack" if cfg == "ours" else "nf_conntrack", total, unit, total - base))
         print()
-        print("| function | ns/packet | added |")
+        print("| function | ns/%s | added |" % unit)
         print("|---|---|---|")
         shown = 0
         for d, fn in added:
