@@ -535,7 +535,6 @@ fn udp_flow(sport: u16, reply: bool) -> [u8; 28] {
     p
 }
 
-/// Tracks `pkt` at PRE_ROUTING and confirms it at LOCAL_IN in `table`, at `now`.
 /// A hook call as netfilter.rs makes it ([`NetState::hook_idle`], then [`NetState::hook`]
 /// unless idle), from process context, in a read-side section of its own.
 fn run_hook<P: Packet + ?Sized>(ct: &NetState, role: HookRole, pkt: &P, c: &HookCtx) -> Verdict {
@@ -548,6 +547,7 @@ fn run_hook<P: Packet + ?Sized>(ct: &NetState, role: HookRole, pkt: &P, c: &Hook
     ct.hook(role, pkt, c, rcu.section())
 }
 
+/// Tracks `pkt` at PRE_ROUTING and confirms it at LOCAL_IN in `table`, at `now`.
 fn pass(
     ct: &NetState,
     table: &Table,

@@ -12,8 +12,8 @@
 /// is left is the cost of having the module's hooks registered and called.
 pub(crate) const NOOP_HOOKS: bool = cfg!(rct_ablate = "noop_hooks");
 
-/// `entry_only`: every hook returns `NF_ACCEPT` once it has read its skb, state and netns
-/// state: the cost of the hooks' common entry.
+/// `entry_only`: every hook returns `NF_ACCEPT` once it has its family, hook point and
+/// netns state: the cost of the hooks' common entry.
 pub(crate) const ENTRY_ONLY: bool = cfg!(rct_ablate = "entry_only");
 
 /// `parse_only`: the tracking hook parses the packet, then stops: no lookup.

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Where the time of a packet goes, per tracker: the host's perf samples of the VM (`make
 bench` with BENCH_PROFILE=1) split by measured run and by function, in nanoseconds per
-packet: established-flow packets (part A's runs) and new-flow packets (part B's fills,
-against part A's no-tracker run over new tuples).
+packet: established-flow packets and TCP segments (part A's runs) and new-flow packets
+(part B's fills, against part A's no-tracker run over new tuples).
 
   profile.py RUN_DIR VMLINUX
 
@@ -122,7 +122,8 @@ class Resolver:
 
 def read_runs(bdir):
     """Measured runs as (kind, cfg, t0, t1, ns per unit): kind "est" for part A's
-    established-flow runs (ns per packet, every configuration), "new" for the new-flow
+    established-flow runs (ns per packet, every configuration), "tcp" for its TCP runs
+    (ns per segment), "new" for the new-flow
     runs (ns per packet: part A's no-tracker run over the same kind of tuples as "none",
     part B's fills as the tracker's)."""
     vals = collections.defaultdict(list)
@@ -140,9 +141,10 @@ def read_runs(bdir):
                 runs.append((kind, cfg, t0, t1, float(usec[i]) * 1000.0 / float(pkts[i])))
 
     for (rnd, part, cfg, metric), v in vals.items():
-        if part == "A" and metric == "est_t":
-            add("est", cfg, v, vals.get((rnd, part, cfg, "est_usec"), []),
-                vals.get((rnd, part, cfg, "est_pkts"), []))
+        if part == "A" and metric in ("est_t", "tcp_t"):
+            key = metric[: -len("_t")]
+            add(key, cfg, v, vals.get((rnd, part, cfg, key + "_usec"), []),
+                vals.get((rnd, part, cfg, key + "_pkts"), []))
         elif part == "A" and metric == "newflow_t":
             add("new", cfg, v, vals.get((rnd, part, cfg, "newflow_usec"), []),
                 vals.get((rnd, part, cfg, "newflow_pkts"), []))
@@ -175,6 +177,8 @@ def main():
     print("## Where the time goes (host perf profile, BENCH_PROFILE=1)")
     section(res, samples, times, [r[1:] for r in runs if r[0] == "est"],
             "established flow (part A)", "packet")
+    section(res, samples, times, [r[1:] for r in runs if r[0] == "tcp"],
+            "TCP established flow (part A)", "segment")
     section(res, samples, times, [r[1:] for r in runs if r[0] == "new"],
             "new flows (part B's fills; no tracker: part A's new-flow run)", "new entry")
 
