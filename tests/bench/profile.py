@@ -205,7 +205,7 @@ def section(res, samples, times, runs, title, unit):
         return statistics.median(v) if v else 0.0
 
     print()
-    print("### %s" % title.capitalize())
+    print("### %s" % (title[:1].upper() + title[1:]))
     print()
     if not nruns:
         print("No run had enough samples (is perf allowed to sample the VM?).")
