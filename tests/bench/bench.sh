@@ -186,6 +186,17 @@ ns_down() {
 	true
 }
 
+# wait_ready FILE WHAT: waits (at most 5 s) for a server to touch FILE, then removes it.
+wait_ready() {
+	local i
+	for i in $(seq 100); do
+		[ -e "$1" ] && break
+		sleep 0.05
+	done
+	[ -e "$1" ] || note "$2 did not start"
+	rm -f "$1"
+}
+
 ns_up() {
 	local i ready
 	ns_down
@@ -216,12 +227,7 @@ s.bind(("10.77.0.2", 9))
 open(sys.argv[1], "w").close()
 time.sleep(7200)' "$ready" &
 	SINK_PID=$!
-	for i in $(seq 100); do
-		[ -e "$ready" ] && break
-		sleep 0.05
-	done
-	[ -e "$ready" ] || note "the UDP sink did not start"
-	rm -f "$ready"
+	wait_ready "$ready" "the UDP sink"
 	if [ "$TCP_PKTS" -gt 0 ]; then
 		# rctb-a has no socket for the TCP connections: what comes back is dropped before
 		# the trackers and its stack, which would answer with a reset (AF_PACKET taps,
@@ -230,12 +236,7 @@ time.sleep(7200)' "$ready" &
 			note "nft: cannot add the TCP drop in $NA"
 		ip netns exec "$NB" "$PY" "$BENCH_DIR/tcpflow.py" server 10.77.0.2 "$TCP_PORT" "$ready" &
 		TCP_SERVER_PID=$!
-		for i in $(seq 100); do
-			[ -e "$ready" ] && break
-			sleep 0.05
-		done
-		[ -e "$ready" ] || note "the TCP server did not start"
-		rm -f "$ready"
+		wait_ready "$ready" "the TCP server"
 	fi
 	pg kpktgend_0 "rem_device_all" "add_device va"
 }
