@@ -11,7 +11,7 @@ use crate::proto::expect::{dst_key, Bucket, ExpectError, ExpectStats, ExpectTabl
 use crate::proto::handoff::{LoopbackRing, NfView, SeqAdj};
 use crate::proto::helper::{HelperId, HelperPorts};
 use crate::proto::helper_ftp::FtpState;
-use crate::proto::l4proto::{L4Action, L4State, Settings};
+use crate::proto::l4proto::{L4Action, L4Small, L4State, Settings};
 use crate::proto::pipeline::{
     self, Clock, Conntrack, Entry, Hook, HookCtx, Insert, NewEntry, Packet, Pick, Verdict,
 };
@@ -226,7 +226,17 @@ impl Conntrack for HostCt {
     }
 
     fn with_l4<R>(&self, entry: &Rc<HostEntry>, f: impl FnOnce(&mut L4State) -> R) -> R {
-        f(&mut entry.l4.borrow_mut())
+        let mut st = entry.l4.borrow_mut();
+        let small = L4Small::try_from(*st).is_ok();
+        let r = f(&mut st);
+        // The module keeps small states in entries with no room for the others: a tracker
+        // must never change an entry's kind of state.
+        assert_eq!(
+            L4Small::try_from(*st).is_ok(),
+            small,
+            "state changed kind: {st:?}"
+        );
+        r
     }
 
     fn reserve(&self, _hash: u32, _now: u32) -> bool {

@@ -10,9 +10,10 @@ use crate::host_ct::{ctx, l4_csum_ok, receive, HostCt, Pkt};
 use crate::pkt::{echo, icmp, udp, Ipv4, A4, B4};
 use crate::proto::conn::{Timeouts, IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY};
 use crate::proto::handoff::NfView;
-use crate::proto::l4proto::{self, L4State, Settings};
+use crate::proto::l4proto::{self, L4Small, L4State, Settings};
 use crate::proto::pipeline::{self, Conntrack, Entry, Hook, HookRole, Verdict};
 use crate::proto::proc_line::L4Info;
+use crate::proto::proto_gre::GreState;
 use crate::proto::proto_tcp::{TcpConn, TcpConntrack};
 use crate::proto::proto_udp::UdpState;
 use crate::proto::stat::Stat;
@@ -321,6 +322,29 @@ fn registry_matches_6_12() {
     assert_eq!(l4proto::print(17, &udp), L4Info::None);
     assert!(!l4proto::can_early_drop(17, &udp));
     assert!(!l4proto::can_early_drop(132, &L4State::None));
+}
+
+#[test]
+fn small_states_fit_the_small_form_and_large_ones_do_not() {
+    let gre = GreState {
+        timeout: 30,
+        stream_timeout: 180,
+    };
+    for st in [
+        L4State::None,
+        L4State::Udp(UdpState {
+            stream_ts: u64::MAX - 1,
+        }),
+        L4State::Gre(gre),
+    ] {
+        let small = L4Small::try_from(st).expect("a small state fits");
+        assert_eq!(L4State::from(small), st);
+    }
+    let tcp = L4State::Tcp(TcpConn::default());
+    assert_eq!(L4Small::try_from(tcp), Err(tcp));
+    // What lets entries without a large state be a quarter smaller.
+    assert!(core::mem::size_of::<L4Small>() <= 16);
+    assert!(core::mem::size_of::<L4State>() >= 48);
 }
 
 #[test]

@@ -14,13 +14,13 @@ use crate::proto::conn::{IPS_ASSURED, IPS_CONFIRMED, IPS_DYING};
 use crate::proto::handoff::SeqAdj;
 use crate::proto::helper::HelperId;
 use crate::proto::helper_ftp::FtpState;
-use crate::proto::l4proto::L4State;
+use crate::proto::l4proto::{L4Small, L4State};
 use crate::proto::proc_line::Counter as ProcCounter;
 use crate::proto::tuple::{Dir, Key, Tuple, KEY_LEN};
 use crate::sys::hlist_nulls::Link;
 use crate::sys::netns::StateRef;
 use crate::sys::refcount::{ARef, Refcount};
-use crate::sys::slab::{CtorToken, ExtSlot, Released, Typesafe, TypesafeCache};
+use crate::sys::slab::{CtorToken, ExtSlot, Released, Typesafe, TypesafeCache, Width};
 use crate::sys::sync::{new_spinlock_bh, SpinLockBh};
 use core::pin::Pin;
 use core::sync::atomic::Ordering::{Acquire, Relaxed};
@@ -108,6 +108,10 @@ impl TupleHash {
 /// the table (or an unconfirmed list) holds one reference, and every [`ConnRef`] one more.
 /// Fields are written only by the creator before the entry is published, or by holders of a
 /// reference (timeouts, status bits, protocol state).
+///
+/// Entries whose tracker keeps a large state (TCP, SCTP, DCCP) are wide objects of the cache:
+/// the state is in their tail ([`WideL4`]) and `l4` stays unused; the others keep theirs in
+/// `l4`, and the entry is a quarter smaller than `nf_conn`.
 #[pin_data]
 #[repr(C)]
 pub(crate) struct Conn {
@@ -125,15 +129,22 @@ pub(crate) struct Conn {
     /// Jiffies at creation, to reap entries that never got confirmed.
     created: AtomicU32,
     zone: AtomicU16,
+    /// Whether the entry is a wide one, with a [`WideL4`].
+    width: Width,
     /// Address of the skb that created the entry, until confirmed (see `conntrack`).
     cookie: AtomicUsize,
     owner: StateRef,
     /// What only some entries have (`ct->ext`): see [`Ext`].
     ext: ExtSlot<Ext>,
-    /// The tracker's state (`ct->proto`) under the entry's lock (`ct->lock`).
+    /// The tracker's state (`ct->proto`) under the entry's lock (`ct->lock`), if it is a
+    /// small one.
     #[pin]
-    l4: SpinLockBh<L4State>,
+    l4: SpinLockBh<L4Small>,
 }
+
+/// What a wide entry has after its [`Conn`]: a large tracker state (TCP's, SCTP's, DCCP's)
+/// under its own lock, which takes the place of `Conn::l4`'s.
+pub(crate) type WideL4 = SpinLockBh<L4State>;
 
 /// What only some entries have, allocated for them alone (`nf_ct_ext`): the counters
 /// (`nf_conn_acct`) and start time (`nf_conn_tstamp`) of entries made while `acct` or
@@ -224,10 +235,13 @@ impl Ext {
     }
 }
 
-crate::typesafe_object!(Conn, refcount: refcount, links: links);
+crate::typesafe_object!(Conn, refcount: refcount, links: links, width: width);
 
 impl Typesafe for Conn {
     const NAME: &'static CStr = kernel::c_str!("rust_conntrack");
+    const WIDE_NAME: &'static CStr = kernel::c_str!("rust_conntrack_wide");
+
+    type Tail = WideL4;
 
     fn init(token: &CtorToken) -> impl PinInit<Self> + '_ {
         pin_init!(Conn {
@@ -240,11 +254,20 @@ impl Typesafe for Conn {
             hash: [AtomicU32::new(0), AtomicU32::new(0)],
             created: AtomicU32::new(0),
             zone: AtomicU16::new(0),
+            width: Width::new_in_ctor(token),
             cookie: AtomicUsize::new(0),
             owner: StateRef::none(),
             ext: ExtSlot::new(),
-            l4 <- new_spinlock_bh(L4State::None, kernel::c_str!("rust_conntrack.entry"), kernel::static_lock_class!()),
+            l4 <- new_spinlock_bh(L4Small::None, kernel::c_str!("rust_conntrack.entry"), kernel::static_lock_class!()),
         })
+    }
+
+    fn init_tail() -> impl PinInit<WideL4> {
+        new_spinlock_bh(
+            L4State::None,
+            kernel::c_str!("rust_conntrack.entry_wide"),
+            kernel::static_lock_class!(),
+        )
     }
 
     /// The last reference is gone (`nf_ct_put`): back to the cache, through its netns state,
@@ -383,7 +406,24 @@ impl Conn {
     /// Runs `f` on the tracker's state with the entry's lock held (`spin_lock_bh(&ct->lock)`).
     /// Lock order: a bucket lock may be held when this is called, never the reverse.
     pub(crate) fn with_l4<R>(&self, f: impl FnOnce(&mut L4State) -> R) -> R {
-        f(&mut self.l4.lock())
+        if let Some(wide) = TypesafeCache::tail(self) {
+            return f(&mut wide.lock());
+        }
+        let mut small = self.l4.lock();
+        let mut state = L4State::from(*small);
+        let r = f(&mut state);
+        // Trackers keep the kind of state an entry was made with, which fitted; the host
+        // tests and fuzzer check it on every packet.
+        if let Ok(s) = L4Small::try_from(state) {
+            *small = s;
+        }
+        r
+    }
+
+    /// Whether the entry is a wide one (a large tracker state).
+    #[cfg(rct_kunit)] // Only the KUnit cases use it.
+    pub(crate) fn is_wide(&self) -> bool {
+        TypesafeCache::tail(self).is_some()
     }
 
     /// The entry's extension, if it has one.
@@ -487,9 +527,9 @@ impl EntryCache {
         Ok(Self(TypesafeCache::new()?))
     }
 
-    /// The slab's object size for one entry.
-    pub(crate) fn object_size(&self) -> u32 {
-        self.0.object_size()
+    /// The slab's object size for one entry: a small one, or a wide one if `wide`.
+    pub(crate) fn object_size(&self, wide: bool) -> u32 {
+        self.0.object_size(wide)
     }
 
     /// Returns an entry whose last reference is gone to the cache.
@@ -502,9 +542,13 @@ impl EntryCache {
         // Without memory for its extension there is no entry: an expected connection without
         // its master would not be one, and counters must count from the first packet.
         let ext = Ext::new(&mut init).ok()?;
+        let (small, large) = match L4Small::try_from(init.l4) {
+            Ok(s) => (s, None),
+            Err(l) => (L4Small::None, Some(l)),
+        };
         // Lockless readers may still see the object from its previous life: they only read
         // atomic fields, and cannot take a reference before `alloc` publishes it.
-        self.0.alloc(|c, fresh| {
+        self.0.alloc(large.is_some(), |c, tail, fresh| {
             c.tuplehash[0].store_key(init.orig, Dir::Original);
             c.tuplehash[1].store_key(init.reply, Dir::Reply);
             c.status.store(init.status, Relaxed);
@@ -516,7 +560,10 @@ impl EntryCache {
             c.zone.store(0, Relaxed);
             c.cookie.store(init.cookie, Relaxed);
             c.owner.set(init.owner);
-            *c.l4.lock() = init.l4;
+            *c.l4.lock() = small;
+            if let (Some(tail), Some(l)) = (tail, large) {
+                *tail.lock() = l;
+            }
             c.ext.set(fresh, ext);
         })
     }

@@ -35,11 +35,12 @@ impl kernel::Module for RustConntrack {
         let pernet = crate::sys::netns::PernetRegistration::new()?;
         if let Some(g) = crate::conntrack::table::global() {
             pr_info!(
-                "loaded: {} buckets, max {} entries per netns, entry {} bytes (slab object {}), extension {} bytes, helper part {} bytes\n",
+                "loaded: {} buckets, max {} entries per netns, entry {} bytes (slab object {}; {} with a TCP, SCTP or DCCP state), extension {} bytes, helper part {} bytes\n",
                 g.table.size(),
                 g.max(),
                 core::mem::size_of::<crate::conntrack::entry::Conn>(),
-                g.cache.object_size(),
+                g.cache.object_size(false),
+                g.cache.object_size(true),
                 core::mem::size_of::<crate::conntrack::entry::Ext>(),
                 core::mem::size_of::<crate::conntrack::entry::Help>()
             );

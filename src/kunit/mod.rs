@@ -1501,6 +1501,73 @@ unsafe extern "C" fn rct_kunit_expectation_life(test: *mut bindings::kunit) {
     expect_eq!(t, ct.entry_count(), 0);
 }
 
+/// KUnit case `entry_widths`: UDP and ICMP entries are small objects keeping their state in
+/// the entry, TCP entries wide ones keeping it in their tail; both keep what their tracker
+/// writes. Without lock debugging a small entry fits in 192 bytes, a quarter less than
+/// `nf_conn`'s 256.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_entry_widths(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
+        return;
+    };
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    expect!(t, cache.object_size(false) < cache.object_size(true));
+    #[cfg(not(CONFIG_DEBUG_SPINLOCK))]
+    expect!(t, cache.object_size(false) <= 192);
+
+    // UDP: the first packet sets the time it may become a stream (jiffies + 2 s).
+    pass(&ct, &table, cache, 0, &udp_flow(7000, false), 1000);
+    match find(&ct, &table, &udp4_flow_tuple(7000), 1000) {
+        Some((c, _)) => {
+            expect!(t, !c.is_wide());
+            let stream_ts = c.with_l4(|st| match st {
+                L4State::Udp(u) => u.stream_ts,
+                _ => 0,
+            });
+            expect!(t, stream_ts > 1000);
+        }
+        None => expect!(t, false),
+    }
+
+    // TCP: the state machine in the tail, advanced by each segment.
+    let Ok(flow) = parse_ipv4(&tcp4(false, SYN, 1000, 0)[..], 0).map(|p| p.tuple) else {
+        return expect!(t, false);
+    };
+    let tcp_state = || {
+        find(&ct, &table, &flow, 1000).map(|(c, _)| {
+            let state = c.with_l4(|st| match st {
+                L4State::Tcp(tcp) => tcp.state.name(),
+                _ => "",
+            });
+            (c.is_wide(), state)
+        })
+    };
+    // Sent locally (no checksum to verify: the segments carry none).
+    let send = |pkt: [u8; 40]| {
+        if let Some(skb) = TestSkb::new(&pkt, pkt.len(), L3::Ipv4) {
+            ct.on(&table, cache, 0)
+                .track(skb.skb(), &ctx(Hook::LocalOut, L3::Ipv4, &skb, 1000));
+            ct.on(&table, cache, 0)
+                .confirm(skb.skb(), &ctx(Hook::PostRouting, L3::Ipv4, &skb, 1000));
+        }
+    };
+    send(tcp4(false, SYN, 1000, 0));
+    expect_eq!(t, tcp_state(), Some((true, "SYN_SENT")));
+    send(tcp4(true, SYN | ACK, 5000, 1001));
+    expect_eq!(t, tcp_state(), Some((true, "SYN_RECV")));
+    ct.flush(&table);
+    expect_eq!(t, ct.entry_count(), 0);
+}
+
 /// KUnit case `acct_and_timestamps`: entries made while `acct` and `timestamp` are on count
 /// packets and bytes per direction and record when they were confirmed; others have neither.
 ///

@@ -35,6 +35,7 @@ RCT_CASE(full_table_drops)
 RCT_CASE(tcp_close_and_reopen)
 RCT_CASE(established_path_cost)
 RCT_CASE(expectation_life)
+RCT_CASE(entry_widths)
 RCT_CASE(acct_and_timestamps)
 RCT_CASE(table_resize)
 RCT_CASE(acct_clash_merge)
@@ -80,6 +81,7 @@ static struct kunit_case rct_table_cases[] = {
 	KUNIT_CASE(tcp_close_and_reopen),
 	KUNIT_CASE(established_path_cost),
 	KUNIT_CASE(expectation_life),
+	KUNIT_CASE(entry_widths),
 	KUNIT_CASE(acct_and_timestamps),
 	KUNIT_CASE(table_resize),
 	KUNIT_CASE(acct_clash_merge),

@@ -44,6 +44,43 @@ pub(crate) enum L4State {
     Sctp(SctpConn),
 }
 
+/// The states of the trackers that keep little (`L4State` without TCP's, SCTP's and DCCP's):
+/// what most entries (UDP, ICMP, GRE, generic) hold, in an entry with no room for the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum L4Small {
+    /// Nothing (generic, ICMP, ICMPv6, UDP-Lite).
+    #[default]
+    None,
+    /// UDP: when the flow becomes a stream.
+    Udp(UdpState),
+    /// GRE: its two timeouts.
+    Gre(GreState),
+}
+
+impl From<L4Small> for L4State {
+    fn from(s: L4Small) -> Self {
+        match s {
+            L4Small::None => L4State::None,
+            L4Small::Udp(u) => L4State::Udp(u),
+            L4Small::Gre(g) => L4State::Gre(g),
+        }
+    }
+}
+
+impl TryFrom<L4State> for L4Small {
+    /// The state itself, when it is one of the large ones.
+    type Error = L4State;
+
+    fn try_from(s: L4State) -> Result<Self, L4State> {
+        match s {
+            L4State::None => Ok(L4Small::None),
+            L4State::Udp(u) => Ok(L4Small::Udp(u)),
+            L4State::Gre(g) => Ok(L4Small::Gre(g)),
+            L4State::Tcp(_) | L4State::Dccp(_) | L4State::Sctp(_) => Err(s),
+        }
+    }
+}
+
 /// The per-netns settings the trackers read (the protocol sysctls).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Settings {

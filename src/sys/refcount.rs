@@ -153,7 +153,7 @@ pub(crate) unsafe trait RefCounted: Sized {
 ///
 /// # Invariants
 ///
-/// The pointee is an object of the cache of `T`, and `self` owns one reference counted in its
+/// The pointee is an object of `T`'s cache, and `self` owns one reference counted in its
 /// [`Refcount`]: the object is `T`'s until that reference is dropped.
 pub(crate) struct ARef<T: Typesafe> {
     ptr: NonNull<T>,

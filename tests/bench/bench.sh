@@ -489,6 +489,10 @@ part_b() {
 	# Memory at the largest size.
 	line=$(slab_line "$cache")
 	raw B "$key" slabinfo "$(tr -s ' ' <<<"$line" | tr ' ' ,)"
+	# Entries with a TCP, SCTP or DCCP state are the wide objects of a cache of their own.
+	if [ "$key" = ours ]; then
+		raw B "$key" slabinfo_wide "$(slab_line rust_conntrack_wide | tr -s ' ' | tr ' ' ,)"
+	fi
 	raw B "$key" mem_entries "${S1[$stats.entries]:-0}"
 	raw B "$key" meminfo_slab_delta_kb $(($(meminfo_kb Slab) - slab0))
 	log "B $tr memory: $line"

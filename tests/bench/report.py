@@ -226,8 +226,17 @@ def main():
             per_page.append(num_slabs * pages * 4096 / entries[0])
             if dkb and dkb[0] is not None:
                 delta.append(dkb[0] * 1024 / entries[0])
+        # The size of entries with a large tracker state: nf_conn has one size, ours are the
+        # wide objects of a second cache.
+        wide = []
+        for r in rounds_b:
+            line = get(r, "B", t, "slabinfo_wide" if t == "ours" else "slabinfo")
+            try:
+                wide.append(int(line[0].split(",")[3]))
+            except (IndexError, ValueError):
+                continue
         mem[t] = {"objsize": Stat(objsize), "per_obj": Stat(per_obj),
-                  "per_page": Stat(per_page), "delta": Stat(delta)}
+                  "per_page": Stat(per_page), "delta": Stat(delta), "wide": Stat(wide)}
     nf_buckets = ours_buckets = None
     try:
         nf_buckets = int(meta.get("nf_conntrack", "").split()[0])
@@ -322,6 +331,8 @@ def main():
             change("nf"), change("ours"), "—")
     row("**4. Memory** at %s entries" % format(big, ","), "", "", "")
     pair("4a. slab object size, bytes", mem["nf"]["objsize"], mem["ours"]["objsize"])
+    pair("4a'. slab object size of an entry with a TCP, SCTP or DCCP state, bytes",
+         mem["nf"]["wide"], mem["ours"]["wide"])
     pair("4b. slab bytes per live entry (num_objs × objsize / entries)",
          mem["nf"]["per_obj"], mem["ours"]["per_obj"], 1)
     pair("4c. slab pages per live entry (num_slabs × pages × 4096 / entries)",
