@@ -162,6 +162,32 @@ def main():
                 out.append(pr[a] - pr[b])
         return out
 
+    # The ratio pass by pass (ours' added cost over nf's, same pass), and each tracker's
+    # added cost from the odd-numbered and from the even-numbered passes apart: two
+    # interleaved halves of one run, whose agreement is what the estimator can repeat.
+    def ratios(per_round):
+        out = []
+        for r in rounds_a:
+            pr = per_round[r]
+            if all(c in pr for c in ("none", "nf", "ours")) and pr["nf"] > pr["none"]:
+                out.append((pr["ours"] - pr["none"]) / (pr["nf"] - pr["none"]))
+        return out
+
+    def halves(a, b, per_round):
+        def half(rs):
+            v = [per_round[r][a] - per_round[r][b] for r in rs
+                 if a in per_round[r] and b in per_round[r]]
+            return statistics.median(v) if v else None
+        return half(rounds_a[0::2]), half(rounds_a[1::2])
+
+    def fmt_halves(h):
+        odd, even = h
+        if odd is None or even is None:
+            return "n/a"
+        mid = (odd + even) / 2
+        spread = abs(odd - even) / 2 / mid * 100 if mid else float("nan")
+        return "%.0f / %.0f (±%.1f %%)" % (odd, even, spread)
+
     ns = {c: Stat(a_ns[c]) for c in cfgs}
     pps = {c: Stat([1e9 / v for v in a_ns[c]]) for c in cfgs}
     added = {"nf": Stat(diffs("nf", "none")), "ours": Stat(diffs("ours", "none"))}
@@ -283,6 +309,11 @@ def main():
     pair("1d. tracker alone: ns/packet", ns["nf"], ns["ours"])
     row("1e. tracker alone: **added ns/packet** over no tracker", fmt_ci(added["nf"]),
         fmt_ci(added["ours"]), ratio(added["ours"], added["nf"]))
+    row("1e'. ratio of the added costs pass by pass (ours / nf)", "—", "—",
+        fmt_ci(Stat(ratios(a_per_round)), 2))
+    row("1e''. added ns/packet, odd / even passes (half the difference)",
+        fmt_halves(halves("nf", "none", a_per_round)),
+        fmt_halves(halves("ours", "none", a_per_round)), "—")
     row("1f. both trackers loaded: ns/packet", ns["both"].fmt(0), "same runs", "—")
     row("1g. both trackers loaded: added ns/packet over no tracker", both_added.fmt(0),
         "same runs", "—")
@@ -296,6 +327,11 @@ def main():
         pair("1i. tracker alone: ns/segment", tcp["nf"], tcp["ours"])
         row("1i. tracker alone: **added ns/segment** over no tracker", fmt_ci(tcp_added["nf"]),
             fmt_ci(tcp_added["ours"]), ratio(tcp_added["ours"], tcp_added["nf"]))
+        row("1i'. ratio of the added costs pass by pass (ours / nf)", "—", "—",
+            fmt_ci(Stat(ratios(tcp_per_round)), 2))
+        row("1i''. added ns/segment, odd / even passes (half the difference)",
+            fmt_halves(halves("nf", "none", tcp_per_round)),
+            fmt_halves(halves("ours", "none", tcp_per_round)), "—")
         row("1i. added ns/segment on top of the other tracker (both − other alone)",
             fmt_ci(tcp_on_top["nf"]), fmt_ci(tcp_on_top["ours"]),
             ratio(tcp_on_top["ours"], tcp_on_top["nf"]))
