@@ -148,9 +148,19 @@ void *rct_per_cpu_ptr(void __percpu *ptr, unsigned int cpu)
 	return per_cpu_ptr(ptr, cpu);
 }
 
+/*
+ * this_cpu_inc() where the architecture makes it one instruction. UML's are asm-generic's,
+ * which save, disable and restore the (emulated) interrupt state around the increment: an
+ * atomic increment of this CPU's copy is safe from any context without that. A task that
+ * migrates meanwhile counts in the row of the CPU it left; the sums stay exact.
+ */
 void rct_this_cpu_inc_u32(u32 __percpu *ptr)
 {
+#ifdef CONFIG_UML
+	atomic_inc((atomic_t *)raw_cpu_ptr(ptr));
+#else
 	this_cpu_inc(*ptr);
+#endif
 }
 
 struct net *rct_hook_state_net(const struct nf_hook_state *state)

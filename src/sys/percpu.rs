@@ -14,14 +14,14 @@ use kernel::prelude::*;
 ///
 /// `base` is a per-CPU pointer returned by `__alloc_percpu` for `N` `u32`s, owned by `self`
 /// and freed on drop. It is never dereferenced directly, only through `per_cpu_ptr` and
-/// `this_cpu_inc`.
+/// `rct_this_cpu_inc_u32` (`this_cpu_inc`, an atomic increment of this CPU's copy on UML).
 pub(crate) struct PerCpuCounters<const N: usize> {
     base: NonNull<u32>,
 }
 
 // SAFETY: The counters are per-CPU memory: increments go to the running CPU's copy through
-// `this_cpu_inc`, which is safe against preemption and interrupts, and reads of other CPUs'
-// copies are plain racy snapshots, as nf_conntrack's are.
+// `rct_this_cpu_inc_u32`, which is safe against preemption and interrupts, and reads of
+// other CPUs' copies are plain racy snapshots, as nf_conntrack's are.
 unsafe impl<const N: usize> Send for PerCpuCounters<N> {}
 // SAFETY: See `Send`; no method hands out references into the per-CPU area.
 unsafe impl<const N: usize> Sync for PerCpuCounters<N> {}
