@@ -998,6 +998,45 @@ fn tcp4(reply: bool, flags: u8, seq: u32, ack: u32) -> [u8; 40] {
     p
 }
 
+/// TCP header flags, for [`tcp4`].
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x01;
+
+/// Sends `pkt` from this host at `now`: tracked at LOCAL_OUT, confirmed at POST_ROUTING
+/// (where no transport checksum is verified).
+fn send_local(
+    ct: &NetState,
+    table: &Table,
+    cache: &EntryCache,
+    pkt: &[u8],
+    now: u32,
+) -> Option<(Verdict, Verdict)> {
+    let skb = TestSkb::new(pkt, pkt.len(), L3::Ipv4)?;
+    let v1 = ct
+        .on(table, cache, 0)
+        .track(skb.skb(), &ctx(Hook::LocalOut, L3::Ipv4, &skb, now));
+    let v2 = ct
+        .on(table, cache, 0)
+        .confirm(skb.skb(), &ctx(Hook::PostRouting, L3::Ipv4, &skb, now));
+    Some((v1, v2))
+}
+
+/// The entry of the TCP connection `flow`, and the name of its state.
+fn tcp_entry(
+    ct: &NetState,
+    table: &Table,
+    flow: &Tuple,
+    now: u32,
+) -> Option<(ConnRef, &'static str)> {
+    let (c, _) = find(ct, table, flow, now)?;
+    let state = c.with_l4(|st| match st {
+        L4State::Tcp(tcp) => tcp.state.name(),
+        _ => "",
+    });
+    Some((c, state))
+}
+
 /// KUnit case `tcp_close_and_reopen`.
 ///
 /// # Safety
@@ -1012,32 +1051,12 @@ unsafe extern "C" fn rct_kunit_tcp_close_and_reopen(test: *mut bindings::kunit) 
     let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
         return;
     };
-    const SYN: u8 = 0x02;
-    const ACK: u8 = 0x10;
-    const FIN: u8 = 0x01;
     // Locally generated both ways (LOCAL_OUT then POST_ROUTING).
-    let send = |pkt: [u8; 40]| -> Option<(Verdict, Verdict)> {
-        let skb = TestSkb::new(&pkt, pkt.len(), L3::Ipv4)?;
-        let v1 = ct
-            .on(&table, cache, 0)
-            .track(skb.skb(), &ctx(Hook::LocalOut, L3::Ipv4, &skb, 1000));
-        let v2 = ct
-            .on(&table, cache, 0)
-            .confirm(skb.skb(), &ctx(Hook::PostRouting, L3::Ipv4, &skb, 1000));
-        Some((v1, v2))
-    };
+    let send = |pkt: [u8; 40]| send_local(&ct, &table, cache, &pkt, 1000);
     let Ok(flow) = parse_ipv4(&tcp4(false, SYN, 1000, 0)[..], 0).map(|p| p.tuple) else {
         return expect!(t, false);
     };
-    let state = || {
-        find(&ct, &table, &flow, 1000).map(|(c, _)| {
-            let state = c.with_l4(|st| match st {
-                L4State::Tcp(tcp) => tcp.state.name(),
-                _ => "",
-            });
-            (state, c.is_assured())
-        })
-    };
+    let state = || tcp_entry(&ct, &table, &flow, 1000).map(|(c, s)| (s, c.is_assured()));
     let ok = Some((Verdict::Accept, Verdict::Accept));
     expect_eq!(t, send(tcp4(false, SYN, 1000, 0)), ok);
     expect_eq!(t, state(), Some(("SYN_SENT", false)));
@@ -1501,8 +1520,8 @@ unsafe extern "C" fn rct_kunit_expectation_life(test: *mut bindings::kunit) {
     expect_eq!(t, ct.entry_count(), 0);
 }
 
-/// KUnit case `entry_widths`: UDP and ICMP entries are small objects keeping their state in
-/// the entry, TCP entries wide ones keeping it in their tail; both keep what their tracker
+/// KUnit case `entry_widths`: UDP entries are plain objects keeping their state in the
+/// entry, TCP entries wide ones keeping it in their tail; both keep what their tracker
 /// writes. Without lock debugging a small entry fits in 192 bytes, a quarter less than
 /// `nf_conn`'s 256.
 ///
@@ -1518,8 +1537,6 @@ unsafe extern "C" fn rct_kunit_entry_widths(test: *mut bindings::kunit) {
     let (Some((table, cache)), Some(ct)) = (test_table(&t, 16), test_state(&t)) else {
         return;
     };
-    const SYN: u8 = 0x02;
-    const ACK: u8 = 0x10;
     expect!(t, cache.object_size(false) < cache.object_size(true));
     #[cfg(not(CONFIG_DEBUG_SPINLOCK))]
     expect!(t, cache.object_size(false) <= 192);
@@ -1542,27 +1559,17 @@ unsafe extern "C" fn rct_kunit_entry_widths(test: *mut bindings::kunit) {
     let Ok(flow) = parse_ipv4(&tcp4(false, SYN, 1000, 0)[..], 0).map(|p| p.tuple) else {
         return expect!(t, false);
     };
-    let tcp_state = || {
-        find(&ct, &table, &flow, 1000).map(|(c, _)| {
-            let state = c.with_l4(|st| match st {
-                L4State::Tcp(tcp) => tcp.state.name(),
-                _ => "",
-            });
-            (c.is_wide(), state)
-        })
-    };
-    // Sent locally (no checksum to verify: the segments carry none).
-    let send = |pkt: [u8; 40]| {
-        if let Some(skb) = TestSkb::new(&pkt, pkt.len(), L3::Ipv4) {
-            ct.on(&table, cache, 0)
-                .track(skb.skb(), &ctx(Hook::LocalOut, L3::Ipv4, &skb, 1000));
-            ct.on(&table, cache, 0)
-                .confirm(skb.skb(), &ctx(Hook::PostRouting, L3::Ipv4, &skb, 1000));
-        }
-    };
-    send(tcp4(false, SYN, 1000, 0));
+    let tcp_state = || tcp_entry(&ct, &table, &flow, 1000).map(|(c, s)| (c.is_wide(), s));
+    // Sent locally: the segments carry no checksum.
+    let ok = Some((Verdict::Accept, Verdict::Accept));
+    expect_eq!(
+        t,
+        send_local(&ct, &table, cache, &tcp4(false, SYN, 1000, 0), 1000),
+        ok
+    );
     expect_eq!(t, tcp_state(), Some((true, "SYN_SENT")));
-    send(tcp4(true, SYN | ACK, 5000, 1001));
+    let syn_ack = tcp4(true, SYN | ACK, 5000, 1001);
+    expect_eq!(t, send_local(&ct, &table, cache, &syn_ack, 1000), ok);
     expect_eq!(t, tcp_state(), Some((true, "SYN_RECV")));
     ct.flush(&table);
     expect_eq!(t, ct.entry_count(), 0);
