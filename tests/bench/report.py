@@ -302,6 +302,14 @@ def main():
     def pair(label, a, b, digits=0, scale=1.0, unit="", rdigits=2):
         row(label, a.fmt(digits, scale, unit), b.fmt(digits, scale, unit), ratio(b, a, rdigits))
 
+    def repeat_rows(n, unit, per_round):
+        """The ratio pass by pass, and each added cost from interleaved halves (1e', 1e'')."""
+        row("%s'. ratio of the added costs pass by pass (ours / nf)" % n, "—", "—",
+            fmt_ci(Stat(ratios(per_round)), 2))
+        row("%s''. added ns/%s, odd / even passes (half the difference)" % (n, unit),
+            fmt_halves(halves("nf", "none", per_round)),
+            fmt_halves(halves("ours", "none", per_round)), "—")
+
     row("**1. Established flow** (one UDP flow, 60 B, pktgen over veth)", "", "", "")
     row("1a. no tracker (reference): Mpps", pps["none"].fmt(3, 1e-6), "same runs", "—")
     row("1b. no tracker (reference): ns/packet", ns["none"].fmt(0), "same runs", "—")
@@ -309,11 +317,7 @@ def main():
     pair("1d. tracker alone: ns/packet", ns["nf"], ns["ours"])
     row("1e. tracker alone: **added ns/packet** over no tracker", fmt_ci(added["nf"]),
         fmt_ci(added["ours"]), ratio(added["ours"], added["nf"]))
-    row("1e'. ratio of the added costs pass by pass (ours / nf)", "—", "—",
-        fmt_ci(Stat(ratios(a_per_round)), 2))
-    row("1e''. added ns/packet, odd / even passes (half the difference)",
-        fmt_halves(halves("nf", "none", a_per_round)),
-        fmt_halves(halves("ours", "none", a_per_round)), "—")
+    repeat_rows("1e", "packet", a_per_round)
     row("1f. both trackers loaded: ns/packet", ns["both"].fmt(0), "same runs", "—")
     row("1g. both trackers loaded: added ns/packet over no tracker", both_added.fmt(0),
         "same runs", "—")
@@ -327,11 +331,7 @@ def main():
         pair("1i. tracker alone: ns/segment", tcp["nf"], tcp["ours"])
         row("1i. tracker alone: **added ns/segment** over no tracker", fmt_ci(tcp_added["nf"]),
             fmt_ci(tcp_added["ours"]), ratio(tcp_added["ours"], tcp_added["nf"]))
-        row("1i'. ratio of the added costs pass by pass (ours / nf)", "—", "—",
-            fmt_ci(Stat(ratios(tcp_per_round)), 2))
-        row("1i''. added ns/segment, odd / even passes (half the difference)",
-            fmt_halves(halves("nf", "none", tcp_per_round)),
-            fmt_halves(halves("ours", "none", tcp_per_round)), "—")
+        repeat_rows("1i", "segment", tcp_per_round)
         row("1i. added ns/segment on top of the other tracker (both − other alone)",
             fmt_ci(tcp_on_top["nf"]), fmt_ci(tcp_on_top["ours"]),
             ratio(tcp_on_top["ours"], tcp_on_top["nf"]))
