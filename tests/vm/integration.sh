@@ -120,18 +120,19 @@ check_eq "truncated UDP: invalid counted once, as nf_conntrack does" "$ours/$the
 
 # The table holds the traffic's entries; /proc shows them in nf_conntrack's format.
 check_ge "entries in the table" "$(ip netns exec "$NS_A" cat /proc/net/rust_conntrack | wc -l)" 2
-check "slab cache in use" grep -q '^rust_conntrack ' /proc/slabinfo
-grep -E '^(rust_conntrack|nf_conntrack) ' /proc/slabinfo >"$RCT_OUT/slabinfo.txt"
+check "slab cache of plain entries in use" grep -q '^rust_conntrack ' /proc/slabinfo
+check "slab cache of wide entries (TCP, SCTP, DCCP)" grep -q '^rust_conntrack_wide ' /proc/slabinfo
+grep -E '^(rust_conntrack|rust_conntrack_wide|nf_conntrack) ' /proc/slabinfo >"$RCT_OUT/slabinfo.txt"
 
 # Unload with namespaces alive, entries in the table and traffic flowing: every netns is
-# torn down and the slab cache destroyed with no object left (else the kernel log says so).
+# torn down and the slab caches destroyed with no object left (else the kernel log says so).
 ip netns exec "$NS_A" ping -q -i 0.02 -c 500 10.77.0.2 >/dev/null 2>&1 &
 pinger=$!
 sleep 0.5
 check "module unloads under traffic" unload_module
 kill "$pinger" 2>/dev/null
 wait "$pinger" 2>/dev/null
-check "slab cache destroyed" sh -c "! grep -q '^rust_conntrack ' /proc/slabinfo"
+check "slab caches destroyed" sh -c "! grep -qE '^rust_conntrack(_wide)? ' /proc/slabinfo"
 check "init_net: /proc files removed" test ! -e /proc/net/rust_conntrack -a ! -e /proc/net/stat/rust_conntrack
 check "netns: /proc files removed" ip netns exec "$NS_A" test ! -e /proc/net/rust_conntrack
 check "module reloads" load_module
