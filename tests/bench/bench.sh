@@ -12,6 +12,8 @@
 #   BENCH_PKTS     packets per established-flow run (default 1000000)
 #   BENCH_TCP_PKTS segments per TCP established-flow run in part A (default 200000;
 #                  0: no TCP figure)
+#   BENCH_NEW_PKTS new tuples per paired new-flow run in part A (default 250000; 0: none):
+#                  each configuration but "both" fills its empty table in every pass
 #   BENCH_SIZES    table sizes for the lookup-cost runs, ascending (default
 #                  "10000 100000 1000000"); the last one is also the new-flow, memory and
 #                  GC size
@@ -44,6 +46,7 @@ A_REPS=${BENCH_A_REPS:-3}
 B_RUNS=${BENCH_B_RUNS:-2}
 PKTS=${BENCH_PKTS:-1000000}
 TCP_PKTS=${BENCH_TCP_PKTS:-200000}
+NEW_PKTS=${BENCH_NEW_PKTS:-250000}
 read -r -a SIZES <<<"${BENCH_SIZES:-10000 100000 1000000}"
 HS=${BENCH_HASHSIZE:-1048576}
 GC_MAX=${BENCH_GC_MAX:-150}
@@ -419,6 +422,31 @@ wait_slab_drain() {
 
 # --- part A: one established flow, four configurations ---------------------------------
 
+# flush CONFIG: empties the configuration's tables in the namespaces (nf_conntrack's with
+# conntrack -F; rust_conntrack's by unloading it: the next set_config loads it again).
+flush() {
+	case $1 in
+	nf) ip netns exec "$NB" conntrack -F >/dev/null 2>&1 || note "conntrack -F failed in $NB" ;;
+	ours) ours_unload ;;
+	esac
+}
+
+# est_new CONFIG: one paired new-flow measurement: NEW_PKTS new tuples into the
+# configuration's empty table (none: the same tuples untracked), then the table emptied.
+est_new() {
+	local cfg=$1 trs
+	trs=$(trackers_of "$cfg")
+	CTX="A $cfg new flows"
+	pg_run "$NEW_PKTS" range:21 || return 1
+	check_stats "$trs" "$CTX" ${trs:+"$NEW_PKTS"}
+	raw A "$cfg" newa_usec "$PG_USEC"
+	raw A "$cfg" newa_pkts "$PG_SENT"
+	raw A "$cfg" newa_t "$PG_T0,$PG_T1"
+	[ -n "$trs" ] && raw A "$cfg" newa_new "${D[$trs.entries]:-0}"
+	log "$CTX: $PG_SENT packets in $PG_USEC us: $((PG_USEC * 1000 / PG_SENT)) ns/packet"
+	flush "$cfg"
+}
+
 part_a() {
 	local configs=(none nf ours both) i cfg pass=$1 round=$ROUND n name
 	for name in "${ABL_NAMES[@]}"; do configs+=("abl-$name"); done
@@ -432,6 +460,7 @@ part_a() {
 		set_config "$cfg"
 		est "$cfg" A est
 		[ "$TCP_PKTS" -gt 0 ] && est_tcp "$cfg" A
+		case $cfg in none | nf | ours) [ "$NEW_PKTS" -gt 0 ] && est_new "$cfg" ;; esac
 		if [ "$cfg" = none ]; then
 			# The new-flow reference: the same distinct tuples as part B, no tracker.
 			CTX="A none new flows"
@@ -549,7 +578,7 @@ ours_load || fatal "rust_conntrack does not load"
 meta kernel "$(uname -r) ($RCT_KERNEL), $(nproc) CPU, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
 meta nf_conntrack "$(cat /proc/sys/net/netfilter/nf_conntrack_buckets) buckets, nf_conntrack_max $(cat /proc/sys/net/netfilter/nf_conntrack_max)"
 meta rust_conntrack "$(dmesg | grep -o 'rust_conntrack: loaded: .*' | tail -n1 | sed 's/^rust_conntrack: //')"
-meta settings "rounds $ROUNDS (part A $A_REPS passes, part B $B_RUNS runs per size), $PKTS packets per run (+$WARM warm-up in part A), TCP $TCP_PKTS segments of $TCP_LEN B per run (+$TCP_WARM), sizes ${SIZES[*]}, hashsize $HS, GC wait $GC_MAX s"
+meta settings "rounds $ROUNDS (part A $A_REPS passes, part B $B_RUNS runs per size), $PKTS packets per run (+$WARM warm-up in part A), TCP $TCP_PKTS segments of $TCP_LEN B per run (+$TCP_WARM), $NEW_PKTS new flows per paired run, sizes ${SIZES[*]}, hashsize $HS, GC wait $GC_MAX s"
 meta module "$RCT_KO (sha256 $(sha256sum "$RCT_KO" | cut -c1-12))"
 
 for ROUND in $(seq "$ROUNDS"); do

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Where the time of a packet goes, per tracker: the host's perf samples of the VM (`make
 bench` with BENCH_PROFILE=1) split by measured run and by function, in nanoseconds per
-packet: established-flow packets and TCP segments (part A's runs) and new-flow packets
-(part B's fills, against part A's no-tracker run over new tuples).
+packet: established-flow packets, TCP segments and new flows (part A's runs) and
+new-flow packets (part B's fills, against part A's no-tracker run over new tuples).
 
   profile.py RUN_DIR VMLINUX
 
@@ -123,9 +123,9 @@ class Resolver:
 def read_runs(bdir):
     """Measured runs as (kind, cfg, t0, t1, ns per unit): kind "est" for part A's
     established-flow runs (ns per packet, every configuration), "tcp" for its TCP runs
-    (ns per segment), "new" for the new-flow
-    runs (ns per packet: part A's no-tracker run over the same kind of tuples as "none",
-    part B's fills as the tracker's)."""
+    (ns per segment), "newa" for its paired new-flow runs (ns per packet, every packet a new
+    tuple), "new" for the new-flow runs of part B (ns per packet: part A's no-tracker run
+    over the same kind of tuples as "none", part B's fills as the tracker's)."""
     vals = collections.defaultdict(list)
     with open(os.path.join(bdir, "raw.tsv")) as f:
         for line in f:
@@ -141,7 +141,7 @@ def read_runs(bdir):
                 runs.append((kind, cfg, t0, t1, float(usec[i]) * 1000.0 / float(pkts[i])))
 
     for (rnd, part, cfg, metric), v in vals.items():
-        if part == "A" and metric in ("est_t", "tcp_t"):
+        if part == "A" and metric in ("est_t", "tcp_t", "newa_t"):
             key = metric[: -len("_t")]
             add(key, cfg, v, vals.get((rnd, part, cfg, key + "_usec"), []),
                 vals.get((rnd, part, cfg, key + "_pkts"), []))
@@ -179,6 +179,8 @@ def main():
             "established flow (part A)", "packet")
     section(res, samples, times, [r[1:] for r in runs if r[0] == "tcp"],
             "TCP established flow (part A)", "segment")
+    section(res, samples, times, [r[1:] for r in runs if r[0] == "newa"],
+            "new flows, paired (part A)", "new flow")
     section(res, samples, times, [r[1:] for r in runs if r[0] == "new"],
             "new flows (part B's fills; no tracker: part A's new-flow run)", "new entry")
 

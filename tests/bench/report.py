@@ -152,6 +152,7 @@ def main():
 
     a_ns, a_per_round = part_a_runs("est")
     tcp_ns, tcp_per_round = part_a_runs("tcp")
+    newa_ns, newa_per_round = part_a_runs("newa")
 
     def diffs(a, b, per_round=None):
         per_round = a_per_round if per_round is None else per_round
@@ -197,6 +198,21 @@ def main():
     tcp_added = {t: Stat(diffs(t, "none", tcp_per_round)) for t in ("nf", "ours")}
     tcp_on_top = {"nf": Stat(diffs("both", "ours", tcp_per_round)),
                   "ours": Stat(diffs("both", "nf", tcp_per_round))}
+
+    newa = {c: Stat(newa_ns[c]) for c in cfgs}
+    newa_added = {t: Stat(diffs(t, "none", newa_per_round)) for t in ("nf", "ours")}
+    # Entries created per second of pktgen's run, run by run.
+    newa_rate = {}
+    for t in ("nf", "ours"):
+        rates = []
+        for r in rounds_a:
+            for n, u in zip(get(r, "A", t, "newa_new"), get(r, "A", t, "newa_usec")):
+                n, u = num(n), num(u)
+                if n and u:
+                    rates.append(n * 1e6 / u)
+        newa_rate[t] = Stat(rates)
+    newa_pkts = sorted({int(num(v)) for r in rounds_a for v in get(r, "A", "none", "newa_pkts")
+                        if num(v)})
 
     newflow_none = []
     for r in rounds_a:
@@ -353,6 +369,16 @@ def main():
          new_added["nf"], new_added["ours"])
     pair("2d. entries created per round (of %s sent)" % format(big, ","),
          entries_made["nf"], entries_made["ours"], 0, rdigits=3)
+    if newa["none"].ok():
+        row("**2e. New flows, paired** (part A: %s new tuples per run into an empty table, "
+            "the configurations back to back in every pass, as 1e)"
+            % "/".join(format(n, ",") for n in newa_pkts), "", "", "")
+        row("2e. no tracker (reference): ns/packet", newa["none"].fmt(0), "same runs", "—")
+        pair("2e. new entries per second", newa_rate["nf"], newa_rate["ours"], 0)
+        row("2e. tracker alone: **added ns per new flow** over no tracker",
+            fmt_ci(newa_added["nf"]), fmt_ci(newa_added["ours"]),
+            ratio(newa_added["ours"], newa_added["nf"]))
+        repeat_rows("2e", "new flow", newa_per_round)
     row("**3. Lookup cost against table size** (established flow, ns/packet)", "", "", "")
     pair("3a. empty table (1d)", ns["nf"], ns["ours"])
     for s in sizes:
