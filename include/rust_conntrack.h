@@ -89,8 +89,11 @@ void rct_table_mutex_lock(void);
 void rct_table_mutex_unlock(void);
 void rct_synchronize_net(void);
 void rct_synchronize_rcu(void);
-void rct_local_bh_disable(void);
-void rct_local_bh_enable(void);
+/* Bottom halves off, if they are not already; returns whether they were turned off here. */
+bool rct_local_bh_disable(void);
+void rct_local_bh_enable(bool disabled);
+/* Whether bottom halves are off on this CPU (softirq_count()), for KUnit. */
+bool rct_bh_off(void);
 u32 rct_hash(const void *key, unsigned int len, u32 zone, const struct net *net);
 
 /* Per-CPU unconfirmed lists: a lock and a list per CPU. */
@@ -102,8 +105,8 @@ struct rct_pcpu_list {
 };
 struct rct_pcpu_list __percpu *rct_pcpu_lists_alloc(unsigned long nulls);
 struct rct_pcpu_list *rct_pcpu_list_this(struct rct_pcpu_list __percpu *lists);
-void rct_pcpu_list_lock(struct rct_pcpu_list *list);
-void rct_pcpu_list_unlock(struct rct_pcpu_list *list);
+bool rct_pcpu_list_lock(struct rct_pcpu_list *list);
+void rct_pcpu_list_unlock(struct rct_pcpu_list *list, bool bh);
 
 /* Entries come from a slab cache of their own, SLAB_TYPESAFE_BY_RCU like nf_conn's. */
 struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align,
@@ -112,9 +115,12 @@ void *rct_cache_alloc(struct kmem_cache *cache);
 void rct_cache_free(struct kmem_cache *cache, void *obj);
 unsigned int rct_cache_object_size(struct kmem_cache *cache);
 
-/* Spinlocks taken with bottom halves disabled (the per-entry lock, ct->lock). */
-void rct_spin_lock_bh(spinlock_t *lock);
-void rct_spin_unlock_bh(spinlock_t *lock);
+/*
+ * Spinlocks taken with bottom halves disabled (the per-entry lock, ct->lock); the lock
+ * returns whether it disabled them, which the unlock undoes.
+ */
+bool rct_spin_lock_bh(spinlock_t *lock);
+void rct_spin_unlock_bh(spinlock_t *lock, bool bh);
 
 /* Time and scheduling. */
 u32 rct_jiffies32(void);

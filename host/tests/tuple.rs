@@ -1186,6 +1186,41 @@ mod key {
     }
 
     #[test]
+    fn key_layout_is_the_documented_one() {
+        // Built from words, so the byte positions are checked on their own.
+        let t = Tuple {
+            l3: L3::Ipv4,
+            proto: 17,
+            src: Addr::v4([10, 0, 0, 1]),
+            dst: Addr::v4([192, 168, 1, 2]),
+            l4: L4::Ports {
+                src: 0x1234,
+                dst: 53,
+            },
+        };
+        let mut want = [0u8; KEY_LEN];
+        want[..4].copy_from_slice(&[10, 0, 0, 1]);
+        want[16..20].copy_from_slice(&[192, 168, 1, 2]);
+        want[32..].copy_from_slice(&[0x12, 0x34, 0, 53, 17, 2, 1, 0]);
+        assert_eq!(t.key(), want);
+        let icmp = Tuple {
+            l3: L3::Ipv6,
+            proto: 58,
+            src: Addr([0xfe; 16]),
+            dst: Addr([1; 16]),
+            l4: L4::Icmp {
+                ty: 128,
+                code: 3,
+                id: 0xabcd,
+            },
+        };
+        let k = icmp.key();
+        assert_eq!(k[..16], [0xfe; 16]);
+        assert_eq!(k[16..32], [1; 16]);
+        assert_eq!(k[32..], [0xab, 0xcd, 128, 3, 58, 10, 2, 0]);
+    }
+
+    #[test]
     fn keys_are_equal_exactly_when_tuples_are() {
         let ts = tuples();
         for a in &ts {

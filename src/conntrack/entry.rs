@@ -30,11 +30,16 @@ use kernel::prelude::*;
 const KEY_WORDS: usize = KEY_LEN / 8;
 const _: () = assert!(KEY_LEN % 8 == 0);
 
-/// The last key byte holds the direction; comparisons and hashing leave it out.
-const DIR_BYTE: usize = KEY_LEN - 1;
-
-/// The last key word without its last byte, the direction.
+/// The last key word without its last byte, which holds the direction; comparisons and
+/// hashing leave it out.
 const LAST_WORD_MASK: u64 = u64::from_ne_bytes([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0]);
+
+/// An 8-byte chunk of a key as a word.
+fn word_of(chunk: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(chunk);
+    u64::from_ne_bytes(b)
+}
 
 /// One direction of an entry: its tuple's key. The key's last byte is the index of this
 /// `TupleHash` in its entry's `tuplehash` array.
@@ -50,22 +55,18 @@ impl TupleHash {
         }
     }
 
-    fn store_key(&self, key: &Key, dir: Dir) {
-        let mut k = *key;
-        k[DIR_BYTE] = dir as u8;
-        for (word, chunk) in self.key.iter().zip(k.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            word.store(u64::from_ne_bytes(b), Relaxed);
-        }
-    }
+    // The direction byte is set and cleared in registers, never by a byte store into a key
+    // that is then read by words: such a load waits until the byte store has retired.
 
-    fn load_key(&self) -> Key {
-        let mut k = [0u8; KEY_LEN];
-        for (chunk, word) in k.chunks_exact_mut(8).zip(self.key.iter()) {
-            chunk.copy_from_slice(&word.load(Relaxed).to_ne_bytes());
+    fn store_key(&self, key: &Key, dir: Dir) {
+        let dir_word = u64::from_ne_bytes([0, 0, 0, 0, 0, 0, 0, dir as u8]);
+        for (i, (word, chunk)) in self.key.iter().zip(key.chunks_exact(8)).enumerate() {
+            let mut w = word_of(chunk);
+            if i == KEY_WORDS - 1 {
+                w = (w & LAST_WORD_MASK) | dir_word;
+            }
+            word.store(w, Relaxed);
         }
-        k
     }
 
     /// Whether this direction's tuple is `key` (the direction byte aside). Word by word,
@@ -76,29 +77,31 @@ impl TupleHash {
             .zip(key.chunks_exact(8))
             .enumerate()
             .all(|(i, (word, chunk))| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(chunk);
                 let mask = if i == KEY_WORDS - 1 {
                     LAST_WORD_MASK
                 } else {
                     u64::MAX
                 };
-                (word.load(Relaxed) ^ u64::from_ne_bytes(b)) & mask == 0
+                (word.load(Relaxed) ^ word_of(chunk)) & mask == 0
             })
     }
 
     /// This direction's key as [`Tuple::key`] makes it (direction byte cleared).
     pub(crate) fn load_key_for_compare(&self) -> Key {
-        let mut k = self.load_key();
-        k[DIR_BYTE] = 0;
+        let mut k = [0u8; KEY_LEN];
+        for (i, (chunk, word)) in k.chunks_exact_mut(8).zip(self.key.iter()).enumerate() {
+            let mut w = word.load(Relaxed);
+            if i == KEY_WORDS - 1 {
+                w &= LAST_WORD_MASK;
+            }
+            chunk.copy_from_slice(&w.to_ne_bytes());
+        }
         k
     }
 
     /// This direction's tuple.
     pub(crate) fn tuple(&self) -> Option<Tuple> {
-        let mut k = self.load_key();
-        k[DIR_BYTE] = 0;
-        Tuple::from_key(&k)
+        Tuple::from_key(&self.load_key_for_compare())
     }
 }
 

@@ -72,7 +72,7 @@ impl GcState {
             let rcu = RcuGuard::new();
             // The array now: after a resize, the scan goes on in the new one from the same
             // index (entries may be seen twice or missed this round), and ends at its size.
-            let view = table.view(&rcu);
+            let view = table.view(rcu.section());
             if i >= view.size() {
                 break;
             }
@@ -91,9 +91,11 @@ impl GcState {
                 }
                 // Average the time left, to run again when entries will have expired.
                 let left = i64::from(conn.timeout().wrapping_sub(now) as i32)
-                    .clamp(i64::from(interval_min), i64::from(interval_clamp));
+                    .max(i64::from(interval_min))
+                    .min(i64::from(interval_clamp));
                 count += 1;
-                next_run += (left - next_run) / count;
+                // `count` is at least 1; checked so that the collector has no panic path.
+                next_run += (left - next_run).checked_div(count).unwrap_or(0);
                 if max95 != 0 && !conn.is_dying() && gc_early_drop(table, conn, max95) {
                     expired += 1;
                 }
@@ -122,7 +124,10 @@ impl GcState {
             }
         }
         self.next_bucket.store(0, Relaxed);
-        let next_run = next_run.clamp(i64::from(interval_min), i64::from(interval_max));
+        // As `clamp`, without its panic should `hz` make the bounds cross.
+        let next_run = next_run
+            .max(i64::from(interval_min))
+            .min(i64::from(interval_max));
         let delta = i64::from((now_fn().wrapping_sub(self.start_time.load(Relaxed)) as i32).max(1));
         if next_run > delta {
             (next_run - delta) as u32

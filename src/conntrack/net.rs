@@ -583,7 +583,8 @@ impl Conntrack for NetCt<'_> {
     }
 
     fn find(&self, key: &Key, hash: u32, now: u32) -> Option<(ConnRef, Dir)> {
-        self.table.find(self.net, key, hash, now)
+        self.table
+            .find(self.net, key, hash, now, self.rcu.section())
     }
 
     fn kill(&self, entry: &ConnRef) -> bool {

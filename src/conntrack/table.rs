@@ -27,7 +27,7 @@ use crate::conntrack::net::NetState;
 use crate::proto::sysctl::table_size;
 use crate::proto::tuple::{Dir, Key};
 use crate::sys::hlist_nulls::{reciprocal_scale, Buckets, View, Walk};
-use crate::sys::rcu::RcuGuard;
+use crate::sys::rcu::{RcuGuard, RcuSection};
 use crate::sys::work::{GlobalSlot, Published};
 use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -76,7 +76,7 @@ impl Table {
     }
 
     /// The bucket array now, for the RCU section `rcu` (`nf_conntrack_get_ht`).
-    pub(super) fn view<'g>(&'g self, rcu: &'g RcuGuard) -> View<'g, Conn> {
+    pub(super) fn view<'g>(&'g self, rcu: RcuSection<'g>) -> View<'g, Conn> {
         self.buckets.view(rcu)
     }
 
@@ -100,15 +100,17 @@ impl Table {
 
     /// `__nf_conntrack_find_get`: the entry with a direction whose tuple is `key`, in
     /// netns `owner`, with a reference, and that direction. Expired entries met on the way
-    /// are reaped.
+    /// are reaped. Runs in the caller's read-side section `rcu` (a hook's), as
+    /// `nf_conntrack_in` runs in `nf_hook`'s.
     pub(crate) fn find(
         &self,
         owner: &NetState,
         key: &Key,
         hash: u32,
         now: u32,
+        rcu: RcuSection<'_>,
     ) -> Option<(ConnRef, Dir)> {
-        self.find_observed(owner, key, hash, now, |_| {})
+        self.find_observed(owner, key, hash, now, rcu, |_| {})
     }
 
     /// [`Table::find`], calling `observe` on every node visited: KUnit uses it to move an
@@ -119,11 +121,11 @@ impl Table {
         key: &Key,
         hash: u32,
         now: u32,
+        rcu: RcuSection<'_>,
         mut observe: impl FnMut(&TupleHash),
     ) -> Option<(ConnRef, Dir)> {
         loop {
-            let rcu = RcuGuard::new();
-            let view = self.view(&rcu);
+            let view = self.view(rcu);
             let bucket = view.bucket_of(hash);
             let walk = Self::walk(&view, bucket, |conn, dir| {
                 let th = conn.tuplehash(dir);
@@ -279,11 +281,12 @@ impl Table {
             let mut drops = 0u32;
             let rcu = RcuGuard::new();
             // The array now, each time: after a resize, the next bucket is one of the new.
-            let view = self.view(&rcu);
+            let view = self.view(rcu.section());
             bucket = if i == 0 {
                 view.bucket_of(hash)
             } else {
-                (bucket + 1) % view.size()
+                // A table has at least one bucket; checked so that no panic path is left.
+                (bucket + 1).checked_rem(view.size()).unwrap_or(0)
             };
             // A nulls mismatch (`Walk::Restart`) ends the scan of this chain, as 6.12's
             // `hlist_nulls_for_each_entry_rcu` ends it.
@@ -327,7 +330,7 @@ impl Table {
         // An empty chain needs no lock: the peek is a plain read of its head.
         {
             let rcu = RcuGuard::new();
-            if self.view(&rcu).is_empty(bucket) {
+            if self.view(rcu.section()).is_empty(bucket) {
                 return;
             }
         }
@@ -351,7 +354,7 @@ impl Table {
         let mut bucket = from;
         loop {
             let rcu = RcuGuard::new();
-            let view = self.view(&rcu);
+            let view = self.view(rcu.section());
             let end = view.size().min(bucket.saturating_add(PEEK_CHUNK));
             while bucket < end {
                 if !view.is_empty(bucket) {
@@ -376,7 +379,7 @@ impl Table {
         for bucket in 0..size {
             loop {
                 let rcu = RcuGuard::new();
-                let view = self.view(&rcu);
+                let view = self.view(rcu.section());
                 let walk = Self::walk(&view, bucket, |conn, _| {
                     if !conn.owned_by(owner) || conn.is_dying() || !conn.is_confirmed() {
                         return ControlFlow::Continue(());

@@ -344,6 +344,60 @@ unsafe extern "C" fn rct_kunit_percpu_counters_sum(test: *mut bindings::kunit) {
     expect!(t, c.read_cpu(crate::sys::percpu::nr_cpu_ids()).is_none());
 }
 
+/// KUnit case `bh_locks_leave_bh_as_found`: the bottom-half guard, the entry lock and the
+/// unconfirmed list lock turn bottom halves off where they are on (process context) and
+/// leave them as they were where they are off already (a hook in softirq), after as during.
+///
+/// # Safety
+///
+/// `test` must be the running test, as KUnit passes it.
+#[no_mangle]
+unsafe extern "C" fn rct_kunit_bh_locks_leave_bh_as_found(test: *mut bindings::kunit) {
+    // SAFETY: KUnit passes the running test.
+    let Some(t) = (unsafe { Test::from_raw(test) }) else {
+        return;
+    };
+    // SAFETY: FFI call without preconditions.
+    let bh_off = || unsafe { bindings::rct_bh_off() };
+    expect!(t, !bh_off());
+    let Ok(list) = crate::conntrack::unconfirmed::Unconfirmed::new() else {
+        return t.fail(concat!(file!(), "\0"), line!(), "allocation failed\0");
+    };
+    let lock = KBox::pin_init(
+        crate::sys::sync::new_spinlock_bh(
+            0u32,
+            kernel::c_str!("rct_kunit_bh"),
+            kernel::static_lock_class!(),
+        ),
+        GFP_KERNEL,
+    );
+    let Ok(lock) = lock else {
+        return t.fail(concat!(file!(), "\0"), line!(), "allocation failed\0");
+    };
+    // Each way of locking, first from process context, then inside a guard that turned
+    // bottom halves off as softirq has them.
+    for outer in [false, true] {
+        let guard = outer.then(crate::sys::sync::BhDisabled::new);
+        expect!(t, bh_off() == outer);
+        {
+            let _inner = crate::sys::sync::BhDisabled::new();
+            expect!(t, bh_off());
+        }
+        expect!(t, bh_off() == outer);
+        {
+            let mut v = lock.lock();
+            *v += 1;
+            expect!(t, bh_off());
+        }
+        expect!(t, bh_off() == outer);
+        expect_eq!(t, list.len_of_cpu(0), Some(0));
+        expect!(t, bh_off() == outer);
+        drop(guard);
+        expect!(t, !bh_off());
+    }
+    expect_eq!(t, *lock.lock(), 2);
+}
+
 /// A hook context at `hook` for `skb`, at jiffies `now`.
 fn ctx(hook: Hook, family: L3, skb: &TestSkb, now: u32) -> HookCtx {
     HookCtx {
@@ -568,7 +622,8 @@ fn pass(
 
 fn find(ct: &NetState, table: &Table, tuple: &Tuple, now: u32) -> Option<(ConnRef, Dir)> {
     let key = tuple.key();
-    table.find(ct, &key, ct.hash(&key), now)
+    let rcu = RcuGuard::new();
+    table.find(ct, &key, ct.hash(&key), now, rcu.section())
 }
 
 /// KUnit case `table_insert_lookup_delete`.
@@ -952,11 +1007,15 @@ unsafe extern "C" fn rct_kunit_nulls_restart(test: *mut bindings::kunit) {
     let key = probe.key();
     let restarts = ct.stats_sum()[Stat::SearchRestart as usize];
     let mut moved = false;
-    let found = table.find_observed(&ct, &key, entry.hash(Dir::Original), 800, |th| {
-        if !moved && core::ptr::eq(th, orig) {
-            moved = table.move_for_test(&entry, Dir::Original, bucket, other);
-        }
-    });
+    let found = {
+        let rcu = RcuGuard::new();
+        let hash = entry.hash(Dir::Original);
+        table.find_observed(&ct, &key, hash, 800, rcu.section(), |th| {
+            if !moved && core::ptr::eq(th, orig) {
+                moved = table.move_for_test(&entry, Dir::Original, bucket, other);
+            }
+        })
+    };
     expect!(t, moved);
     // Back where its hash puts it, so that it can be deleted.
     expect!(t, table.move_for_test(&entry, Dir::Original, other, bucket));
@@ -1128,7 +1187,10 @@ unsafe extern "C" fn rct_kunit_established_path_cost(test: *mut bindings::kunit)
     let (keyhash, ok2) = ns_per_call(N, || {
         parse_ipv4(skb.skb(), 0).is_ok_and(|p| ct.hash(&p.tuple.key()) == hash)
     });
-    let (find, ok3) = ns_per_call(N, || table.find(&ct, &key, hash, 1000).is_some());
+    let (find, ok3) = ns_per_call(N, || {
+        let rcu = RcuGuard::new();
+        table.find(&ct, &key, hash, 1000, rcu.section()).is_some()
+    });
     let (track, ok4) = ns_per_call(N, || {
         ct.on(&table, cache, 0).track(skb.skb(), &c) == Verdict::Accept
     });
@@ -1712,11 +1774,15 @@ unsafe extern "C" fn rct_kunit_table_resize(test: *mut bindings::kunit) {
     let key = probe.key();
     let restarts = ct.stats_sum()[Stat::SearchRestart as usize];
     let mut moved = false;
-    let found = table.find_observed(&ct, &key, entry.hash(Dir::Original), 1100, |th| {
-        if !moved && core::ptr::eq(th, orig) {
-            moved = table.move_for_test(&entry, Dir::Original, bucket, other);
-        }
-    });
+    let found = {
+        let rcu = RcuGuard::new();
+        let hash = entry.hash(Dir::Original);
+        table.find_observed(&ct, &key, hash, 1100, rcu.section(), |th| {
+            if !moved && core::ptr::eq(th, orig) {
+                moved = table.move_for_test(&entry, Dir::Original, bucket, other);
+            }
+        })
+    };
     expect!(t, moved);
     expect!(t, table.move_for_test(&entry, Dir::Original, other, bucket));
     expect!(t, found.is_none());

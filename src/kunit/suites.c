@@ -18,6 +18,7 @@ RCT_CASE(skb_ipv6_tcp_paged)
 RCT_CASE(skb_ipv4_icmp_split_everywhere)
 RCT_CASE(skb_malformed)
 RCT_CASE(percpu_counters_sum)
+RCT_CASE(bh_locks_leave_bh_as_found)
 RCT_CASE(hooks_count_per_hook)
 RCT_CASE(hooks_count_invalid)
 RCT_CASE(init_net_has_state)
@@ -55,6 +56,7 @@ static struct kunit_suite rct_skb_suite = {
 
 static struct kunit_case rct_core_cases[] = {
 	KUNIT_CASE(percpu_counters_sum),
+	KUNIT_CASE(bh_locks_leave_bh_as_found),
 	KUNIT_CASE(hooks_count_per_hook),
 	KUNIT_CASE(hooks_count_invalid),
 	KUNIT_CASE(init_net_has_state),

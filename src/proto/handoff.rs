@@ -235,7 +235,7 @@ impl LoopbackRing {
         let i = self.at(n);
         self.slots[i].mark = Mark::Free;
         // Free slots at the front are done with.
-        while self.len > 0 && self.slots[self.head].mark == Mark::Free {
+        while self.len > 0 && self.slots[self.at(0)].mark == Mark::Free {
             self.head = self.at(1);
             self.len -= 1;
         }

@@ -578,7 +578,10 @@ fn track_packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     pkt: &P,
     ctx: &HookCtx,
 ) -> (Verdict, bool) {
-    let Ok(parsed) = parse(pkt, ctx) else {
+    // Borrowed where the parse left it: moving it out would copy it by words right after
+    // the parse stored it in bytes, and each such load waits for those stores.
+    let parsed = parse(pkt, ctx);
+    let Ok(parsed) = &parsed else {
         ct.count(Stat::Invalid, 1);
         return INVALID;
     };
@@ -593,14 +596,14 @@ fn track_packet<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     if (ctx.l3 == L3::Ipv4 && proto == IPPROTO_ICMP)
         || (ctx.l3 == L3::Ipv6 && proto == IPPROTO_ICMPV6)
     {
-        if let Some(done) = handle_icmp(ct, pkt, &parsed, ctx) {
+        if let Some(done) = handle_icmp(ct, pkt, parsed, ctx) {
             return done;
         }
     }
     let run = Run {
         ct,
         pkt,
-        parsed: &parsed,
+        parsed,
         ctx,
     };
     l4proto::dispatch(proto, run)
@@ -673,7 +676,7 @@ impl<C: Conntrack + ?Sized, P: Packet + ?Sized> Visit for Run<'_, C, P> {
         // old entry and is looked up again, which makes a new one.
         for _ in 0..2 {
             let Some((entry, dir)) = ct.find(&key, hash, now) else {
-                return new_entry::<L, C, P>(ct, pkt, parsed, &hdr, hash, ctx);
+                return new_entry::<L, C, P>(ct, pkt, parsed, &hdr, (key, hash), ctx);
             };
             let ctinfo = CtInfo::of_match(dir, entry.status());
             if ablate::LOOKUP_ONLY {
@@ -731,13 +734,14 @@ fn apply<E: Entry + ?Sized>(entry: &E, action: &L4Action, now: u32) {
     }
 }
 
-/// `init_conntrack` and the tracker's first look at the packet.
+/// `init_conntrack` and the tracker's first look at the packet, whose tuple's key and raw hash
+/// the lookup computed.
 fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
     ct: &C,
     pkt: &P,
     parsed: &Parsed,
     hdr: &L::Header,
-    hash: u32,
+    (orig, hash): (Key, u32),
     ctx: &HookCtx,
 ) -> (Verdict, bool) {
     let now = ctx.clock.now;
@@ -776,7 +780,7 @@ fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
     };
     let reply = reply.key();
     let new = NewEntry {
-        orig: parsed.tuple.key(),
+        orig,
         reply,
         hash: [hash, ct.hash(&reply)],
         timeout: action
@@ -843,6 +847,7 @@ fn confirm_entry<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     let mut now = None;
     let mut nf = None;
     let mut reply = None;
+    let mut proto = 0;
     let (taken, reaped) = ct.take_unconfirmed(|e| {
         if e.cookie() != ctx.cookie {
             return Pick::Skip;
@@ -855,6 +860,7 @@ fn confirm_entry<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         match handoff::handoff(&orig, now.as_ref(), nf.as_ref()) {
             Handoff::Confirm { reply: r } => {
                 reply = r;
+                proto = orig.proto;
                 Pick::Take
             }
             Handoff::Orphan => Pick::Reap,
@@ -870,10 +876,7 @@ fn confirm_entry<C: Conntrack + ?Sized, P: Packet + ?Sized>(
             ct.set_reply(&entry, &key, ct.hash(&key));
         }
     }
-    let allow_clash = entry
-        .tuple(Dir::Original)
-        .is_some_and(|t| l4proto::allow_clash(t.proto));
-    match ct.insert(entry, ctx.clock.now, allow_clash) {
+    match ct.insert(entry, ctx.clock.now, l4proto::allow_clash(proto)) {
         Insert::Inserted => {
             ct.count(Stat::Insert, 1);
             Verdict::Accept

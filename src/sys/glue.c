@@ -89,8 +89,17 @@ void rct_net_set_state(const struct net *net, void *state)
 
 void rct_net_sweep_kick(const struct net *net, unsigned long delay)
 {
-	/* One test_and_set when already pending: cheap enough for every new entry. */
-	queue_delayed_work(system_power_efficient_wq, &rct_pernet(net)->sweep, delay);
+	struct delayed_work *sweep = &rct_pernet(net)->sweep;
+
+	/*
+	 * Every new entry kicks, so the common case, already pending, is a plain read. The
+	 * caller listed its entry under a list lock; a sweep that ran without seeing it had
+	 * cleared PENDING (and its barrier) before taking that lock, so this read then sees it
+	 * clear and queues the sweep again.
+	 */
+	if (delayed_work_pending(sweep))
+		return;
+	queue_delayed_work(system_power_efficient_wq, sweep, delay);
 }
 
 void *rct_net_regs(const struct net *net)
@@ -603,14 +612,28 @@ void rct_synchronize_net(void)
 	synchronize_net();
 }
 
-void rct_local_bh_disable(void)
+/*
+ * local_bh_disable, unless bottom halves are off already, as in a hook run from softirq:
+ * nothing can then run softirqs or move the caller on this CPU either, and the costly half,
+ * local_bh_enable, is saved. Returns whether it disabled them, for rct_local_bh_enable.
+ */
+bool rct_local_bh_disable(void)
 {
+	if (softirq_count())
+		return false;
 	local_bh_disable();
+	return true;
 }
 
-void rct_local_bh_enable(void)
+void rct_local_bh_enable(bool disabled)
 {
-	local_bh_enable();
+	if (disabled)
+		local_bh_enable();
+}
+
+bool rct_bh_off(void)
+{
+	return softirq_count() != 0;
 }
 
 /* hash_conntrack_raw: a keyed hash of the tuple, salted with the zone and the netns. */
@@ -646,14 +669,14 @@ struct rct_pcpu_list *rct_pcpu_list_this(struct rct_pcpu_list __percpu *lists)
 	return raw_cpu_ptr(lists);
 }
 
-void rct_pcpu_list_lock(struct rct_pcpu_list *list)
+bool rct_pcpu_list_lock(struct rct_pcpu_list *list)
 {
-	spin_lock_bh(&list->lock);
+	return rct_spin_lock_bh(&list->lock);
 }
 
-void rct_pcpu_list_unlock(struct rct_pcpu_list *list)
+void rct_pcpu_list_unlock(struct rct_pcpu_list *list, bool bh)
 {
-	spin_unlock_bh(&list->lock);
+	rct_spin_unlock_bh(&list->lock, bh);
 }
 
 struct kmem_cache *rct_cache_create(const char *name, unsigned int size, unsigned int align,
@@ -678,14 +701,19 @@ unsigned int rct_cache_object_size(struct kmem_cache *cache)
 	return kmem_cache_size(cache);
 }
 
-void rct_spin_lock_bh(spinlock_t *lock)
+/* spin_lock_bh, with bottom halves disabled only if they are on (rct_local_bh_disable). */
+bool rct_spin_lock_bh(spinlock_t *lock)
 {
-	spin_lock_bh(lock);
+	bool bh = rct_local_bh_disable();
+
+	spin_lock(lock);
+	return bh;
 }
 
-void rct_spin_unlock_bh(spinlock_t *lock)
+void rct_spin_unlock_bh(spinlock_t *lock, bool bh)
 {
-	spin_unlock_bh(lock);
+	spin_unlock(lock);
+	rct_local_bh_enable(bh);
 }
 
 u32 rct_jiffies32(void)

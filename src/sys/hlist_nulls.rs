@@ -32,7 +32,7 @@
 //!   so they never change chains of a replaced array.
 
 use crate::sys::bindings;
-use crate::sys::rcu::RcuGuard;
+use crate::sys::rcu::{RcuGuard, RcuSection};
 use crate::sys::refcount::ARef;
 use crate::sys::slab::Typesafe;
 use crate::sys::sync::BucketLocks;
@@ -331,7 +331,7 @@ impl<T: Typesafe + Linked> Buckets<T> {
 
     /// The bucket array current now, for the RCU section `_rcu`, and the generation read
     /// before it (`nf_conntrack_get_ht`). Waits while a resize moves entries.
-    pub(crate) fn view<'a>(&'a self, _rcu: &'a RcuGuard) -> View<'a, T> {
+    pub(crate) fn view<'a>(&'a self, _rcu: RcuSection<'a>) -> View<'a, T> {
         let seq = crate::sys::sync::generation_begin();
         // `rcu_dereference`.
         let arr = self.array.load(Ordering::Acquire);
@@ -348,7 +348,7 @@ impl<T: Typesafe + Linked> Buckets<T> {
     /// The number of chains now.
     pub(crate) fn size(&self) -> u32 {
         let rcu = RcuGuard::new();
-        self.view(&rcu).size()
+        self.view(rcu.section()).size()
     }
 
     /// Locks the chains of raw hashes `hashes[0]` and `hashes[1]` in the current array, with
@@ -358,7 +358,7 @@ impl<T: Typesafe + Linked> Buckets<T> {
     pub(crate) fn lock_hashes(&self, hashes: [u32; 2]) -> LockedBuckets<'_, T> {
         loop {
             let rcu = RcuGuard::new();
-            let view = self.view(&rcu);
+            let view = self.view(rcu.section());
             let buckets = hashes.map(|h| view.bucket_of(h));
             let (arr, seq) = (NonNull::from(view.arr), view.seq);
             if let Some(locks) = BucketLocks::new(buckets[0], buckets[1], seq) {
@@ -379,7 +379,7 @@ impl<T: Typesafe + Linked> Buckets<T> {
     pub(crate) fn lock_buckets(&self, a: u32, b: u32) -> Option<LockedBuckets<'_, T>> {
         loop {
             let rcu = RcuGuard::new();
-            let view = self.view(&rcu);
+            let view = self.view(rcu.section());
             if a >= view.size() || b >= view.size() {
                 return None;
             }
@@ -710,10 +710,11 @@ impl<T: Typesafe + Linked> PerCpuLists<T> {
 
     fn lock_raw(&self, list: *mut bindings::rct_pcpu_list) -> LockedList<'_, T> {
         // SAFETY: `list` is one of our initialised lists.
-        unsafe { bindings::rct_pcpu_list_lock(list) };
-        // INVARIANT: locked just now.
+        let bh = unsafe { bindings::rct_pcpu_list_lock(list) };
+        // INVARIANT: locked just now; `bh` is what the lock returned.
         LockedList {
             list,
+            bh,
             _rcu: RcuGuard::new(),
             _lists: PhantomData,
         }
@@ -785,9 +786,11 @@ impl<T: Typesafe + Linked> Drop for PerCpuLists<T> {
 /// # Invariants
 ///
 /// `list` is a list of the `PerCpuLists` borrowed for `'a`, locked by this thread (not
-/// `Send`); `rcu` keeps objects found valid while `self` is borrowed.
+/// `Send`), the lock having returned `bh`; `rcu` keeps objects found valid while `self` is
+/// borrowed.
 pub(crate) struct LockedList<'a, T: Typesafe + Linked> {
     list: *mut bindings::rct_pcpu_list,
+    bh: bool,
     _rcu: RcuGuard,
     _lists: PhantomData<&'a PerCpuLists<T>>,
 }
@@ -881,7 +884,7 @@ impl<T: Typesafe + Linked> LockedList<'_, T> {
 
 impl<T: Typesafe + Linked> Drop for LockedList<'_, T> {
     fn drop(&mut self) {
-        // SAFETY: Locked when `self` was made (type invariant).
-        unsafe { bindings::rct_pcpu_list_unlock(self.list) };
+        // SAFETY: Locked when `self` was made, the lock returning `bh` (type invariant).
+        unsafe { bindings::rct_pcpu_list_unlock(self.list, self.bh) };
     }
 }

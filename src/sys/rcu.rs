@@ -26,7 +26,6 @@ impl RcuGuard {
     }
 }
 
-#[cfg(rct_kunit)] // The module's own readers run in netfilter's sections.
 impl RcuGuard {
     /// The section this guard holds, as a token readers take.
     pub(crate) fn section(&self) -> RcuSection<'_> {

@@ -16,25 +16,28 @@ use kernel::sync::lock::{Backend, Lock};
 
 /// Bottom halves disabled on this CPU (`local_bh_disable`) until dropped.
 ///
+/// A hook run from softirq has them disabled already; then nothing is done, either way.
+///
 /// # Invariants
 ///
-/// `local_bh_disable` was called by the thread that owns the guard, which is not `Send`.
-pub(crate) struct BhDisabled(PhantomData<*mut ()>);
+/// Bottom halves are off on the thread that owns the guard, which is not `Send`; the flag
+/// says whether `local_bh_disable` was called for the guard.
+pub(crate) struct BhDisabled(bool, PhantomData<*mut ()>);
 
 impl BhDisabled {
-    /// Disables bottom halves.
+    /// Disables bottom halves, if they are not already.
     pub(crate) fn new() -> Self {
         // SAFETY: FFI call without preconditions; undone in `drop` on this thread.
-        unsafe { bindings::rct_local_bh_disable() };
-        // INVARIANT: disabled just now, on this thread.
-        Self(PhantomData)
+        let disabled = unsafe { bindings::rct_local_bh_disable() };
+        // INVARIANT: off now, on this thread; `disabled` says whether by this call.
+        Self(disabled, PhantomData)
     }
 }
 
 impl Drop for BhDisabled {
     fn drop(&mut self) {
-        // SAFETY: Disabled by `new` on this thread (type invariant).
-        unsafe { bindings::rct_local_bh_enable() };
+        // SAFETY: `self.0` says whether `new` disabled them, on this thread (type invariant).
+        unsafe { bindings::rct_local_bh_enable(self.0) };
     }
 }
 
@@ -170,14 +173,16 @@ impl Drop for TableMutex {
     }
 }
 
-/// The backend of [`SpinLockBh`]: `spin_lock_bh` and `spin_unlock_bh`.
+/// The backend of [`SpinLockBh`]: `spin_lock_bh` and `spin_unlock_bh`, leaving bottom halves
+/// alone when they are off already (as [`BhDisabled`]).
 pub(crate) struct SpinLockBhBackend;
 
-// SAFETY: `spin_lock_bh` and `spin_unlock_bh` give one CPU at a time the data between them,
-// and `relock` (the default) locks the same way.
+// SAFETY: `spin_lock` with bottom halves off gives one CPU at a time the data up to
+// `spin_unlock`, and `relock` (the default) locks the same way. The guard state says whether
+// the lock turned bottom halves off, which the unlock undoes.
 unsafe impl Backend for SpinLockBhBackend {
     type State = kernel::bindings::spinlock_t;
-    type GuardState = ();
+    type GuardState = bool;
 
     unsafe fn init(
         ptr: *mut Self::State,
@@ -195,10 +200,10 @@ unsafe impl Backend for SpinLockBhBackend {
         unsafe { bindings::rct_spin_lock_bh(ptr.cast()) }
     }
 
-    unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
+    unsafe fn unlock(ptr: *mut Self::State, guard_state: &Self::GuardState) {
         // CAST: as in `lock`.
-        // SAFETY: The caller owns the lock, taken by `lock`.
-        unsafe { bindings::rct_spin_unlock_bh(ptr.cast()) }
+        // SAFETY: The caller owns the lock, taken by `lock`, which returned `guard_state`.
+        unsafe { bindings::rct_spin_unlock_bh(ptr.cast(), *guard_state) }
     }
 }
 
