@@ -69,6 +69,7 @@ const NAMES: &[&str] = &[
     "acct",
     "timestamp",
     "helper",
+    "flush",
 ];
 
 fn by_name(name: &str) -> &'static crate::proto::sysctl::Sysctl {
@@ -99,8 +100,22 @@ fn modes_as_6_12_sets_them() {
             "max" | "expect_max" | "buckets" => assert_eq!((init, other), (0o644, 0o444)),
             // Read-only everywhere.
             "count" => assert_eq!((init, other), (0o444, 0o444)),
+            // An action in every netns, nothing to read (as `net.ipv4.route.flush`).
+            "flush" => assert_eq!((init, other), (0o200, 0o200)),
             // Per netns: writable in every one.
             _ => assert_eq!((init, other), (0o644, 0o644), "{}", s.name()),
+        }
+    }
+}
+
+#[test]
+fn flush_takes_only_1_and_has_nothing_to_read() {
+    let flush = by_name("flush");
+    assert_eq!(flush.source, Source::Flush);
+    for init in [true, false] {
+        assert_eq!(flush.store(1, 100, init), Ok(1));
+        for v in [0, 2, -1, i64::from(i32::MAX)] {
+            assert_eq!(flush.store(v, 100, init), Err(SysctlError::Invalid), "{v}");
         }
     }
 }

@@ -212,6 +212,8 @@ impl NetState {
             Source::Acct => i64::from(self.acct.load(Relaxed)),
             Source::Timestamp => i64::from(self.tstamp.load(Relaxed)),
             Source::Helper => i64::from(self.auto_helper.load(Relaxed)),
+            // An action: what a write starts from (the file's mode 0200 refuses reads).
+            Source::Flush => 0,
         })
     }
 
@@ -254,6 +256,10 @@ impl NetState {
                 })?;
             }
             Source::Count => return Err(SysctlError::ReadOnly),
+            Source::Flush => {
+                let g = global().ok_or(SysctlError::Invalid)?;
+                self.flush_table(&g.table);
+            }
         }
         Ok(())
     }
@@ -444,17 +450,22 @@ impl NetState {
         });
     }
 
+    /// `conntrack -F` for this netns (the `flush` sysctl): deletes its confirmed entries and
+    /// its expectations. New entries waiting for their confirm hook are left to it, as
+    /// nf_conntrack's flush leaves its unconfirmed ones. Process context (it sleeps).
+    pub(crate) fn flush_table(&self, table: &Table) {
+        table.kill_all(self);
+        // Expectations hold their masters: all go, whatever is left.
+        let mut exp = self.expect.lock();
+        let stats = exp.sweep(0, |_| true);
+        self.expect_done(&exp, &stats);
+    }
+
     /// Removes every entry of this netns from `table` and its unconfirmed lists, and waits
     /// until the last reference to each is gone.
     pub(crate) fn flush(&self, table: &Table) {
         self.unconfirmed.drain();
-        table.kill_all(self);
-        // Expectations hold their masters: all go, whatever is left.
-        {
-            let mut exp = self.expect.lock();
-            let stats = exp.sweep(0, |_| true);
-            self.expect_done(&exp, &stats);
-        }
+        self.flush_table(table);
         let mut waited = 0u32;
         while self.count.load(Acquire) != 0 {
             // Someone (the collector, a lookup) still holds a reference for a moment.

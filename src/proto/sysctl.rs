@@ -84,6 +84,9 @@ pub(crate) enum Kind {
     },
     /// `proc_dointvec`, mode 0444.
     ReadOnly,
+    /// `proc_dointvec`, mode 0200: writing 1 runs an action, as writing
+    /// `net.ipv4.route.flush` does; nothing to read.
+    Action,
     /// `nf_conntrack_hash_sysctl`: `proc_dointvec` into an `unsigned int`, then
     /// `nf_conntrack_hash_resize`: 0 is `EINVAL`, more than [`HASHSIZE_MAX`] (negative
     /// numbers included, as their `unsigned int`) `ENOMEM`.
@@ -109,6 +112,9 @@ pub(crate) enum Source {
     Timestamp,
     /// `helper` (as 6.0's `nf_conntrack_helper`): new connections get helpers by port.
     Helper,
+    /// `flush`: writing 1 deletes the netns' entries and expectations, as `conntrack -F`
+    /// does for nf_conntrack's (through ctnetlink, which is nf_conntrack's own).
+    Flush,
 }
 
 /// A sysctl.
@@ -145,7 +151,9 @@ impl Sysctl {
 
     /// The file's mode in a netns (`init_net`: the initial one).
     pub(crate) fn mode(&self, init_net: bool) -> u16 {
-        if self.kind == Kind::ReadOnly || (self.is_global() && !init_net) {
+        if self.kind == Kind::Action {
+            0o200
+        } else if self.kind == Kind::ReadOnly || (self.is_global() && !init_net) {
             0o444
         } else {
             0o644
@@ -156,7 +164,11 @@ impl Sysctl {
     pub(crate) fn parse(&self) -> Parse {
         match self.kind {
             Kind::U8 { .. } => Parse::Uint,
-            Kind::Jiffies | Kind::IntMinMax { .. } | Kind::ReadOnly | Kind::HashSize => Parse::Int,
+            Kind::Jiffies
+            | Kind::IntMinMax { .. }
+            | Kind::ReadOnly
+            | Kind::Action
+            | Kind::HashSize => Parse::Int,
         }
     }
 
@@ -177,6 +189,10 @@ impl Sysctl {
                 _ => Err(SysctlError::Invalid),
             },
             Kind::ReadOnly => Err(SysctlError::ReadOnly),
+            Kind::Action => match value {
+                1 => Ok(1),
+                _ => Err(SysctlError::Invalid),
+            },
             Kind::HashSize => hash_size(value).map(|v| v as i32),
         }
     }
@@ -355,8 +371,8 @@ per_net_sysctls! {
 /// count, and the per-netns switches the core reads when it makes an entry (6.12:
 /// `nf_conntrack_max`, `nf_conntrack_count`, `nf_conntrack_buckets`,
 /// `nf_conntrack_expect_max`, `nf_conntrack_acct`, `nf_conntrack_timestamp`; `helper` is
-/// 6.0's `nf_conntrack_helper`, on by default here).
-pub(crate) const GLOBAL: [Sysctl; 7] = [
+/// 6.0's `nf_conntrack_helper`, on by default here), and `flush`, this netns' `conntrack -F`.
+pub(crate) const GLOBAL: [Sysctl; 8] = [
     Sysctl {
         name_nul: "max\0",
         kind: Kind::IntMinMax {
@@ -398,6 +414,11 @@ pub(crate) const GLOBAL: [Sysctl; 7] = [
         name_nul: "helper\0",
         kind: BOOL,
         source: Source::Helper,
+    },
+    Sysctl {
+        name_nul: "flush\0",
+        kind: Kind::Action,
+        source: Source::Flush,
     },
 ];
 

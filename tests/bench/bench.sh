@@ -422,12 +422,14 @@ wait_slab_drain() {
 
 # --- part A: one established flow, four configurations ---------------------------------
 
-# flush CONFIG: empties the configuration's tables in the namespaces (nf_conntrack's with
-# conntrack -F; rust_conntrack's by unloading it: the next set_config loads it again).
+# flush CONFIG: empties the configuration's table in the receiving namespace, each the way
+# its users do: nf_conntrack's with conntrack -F, rust_conntrack's with its flush sysctl.
+# Both keep their table and slab cache, warm for the next run.
 flush() {
 	case $1 in
 	nf) ip netns exec "$NB" conntrack -F >/dev/null 2>&1 || note "conntrack -F failed in $NB" ;;
-	ours) ours_unload ;;
+	ours) ip netns exec "$NB" sh -c 'echo 1 >/proc/sys/net/rust_conntrack/flush' ||
+		note "rust_conntrack flush failed in $NB" ;;
 	esac
 }
 

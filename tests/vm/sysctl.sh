@@ -10,6 +10,8 @@
 #    resizes the table: tests/vm/resize.sh);
 #  - the settings act: udp_timeout on new entries, checksum=0 tracks a packet with a bad
 #    checksum, log_invalid logs TCP's "invalid new" with the packet;
+#  - flush (ours alone, write-only): writing 1 deletes the netns' entries, as conntrack -F
+#    deletes nf_conntrack's, and no other netns';
 #  - the limit, differentially: the same SYNs from more ports than the limit, once with
 #    nf_conntrack limited (ours unlimited) and once the other way round, leave the same
 #    entries, drop and early_drop counts and a "table full, dropping packet" line.
@@ -39,8 +41,9 @@ sctp_timeout_shutdown_ack_sent sctp_timeout_heartbeat_sent dccp_timeout_request
 dccp_timeout_respond dccp_timeout_partopen dccp_timeout_open dccp_timeout_closereq
 dccp_timeout_closing dccp_timeout_timewait dccp_loose gre_timeout gre_timeout_stream
 expect_max acct timestamp"
-# Ours alone: 6.0's nf_conntrack_helper, automatic helper assignment (6.12 has none).
-OURS_ONLY="helper"
+# Ours alone: 6.0's nf_conntrack_helper, automatic helper assignment (6.12 has none), and
+# flush, the netns' conntrack -F (ctnetlink is nf_conntrack's).
+OURS_ONLY="helper flush"
 PER_NET=$(tr ' ' '\n' <<<"$NAMES" | grep -vxE 'max|count|buckets|expect_max' | tr '\n' ' ')
 want=$(tr ' ' '\n' <<<"$NAMES $OURS_ONLY" | grep . | sort | tr '\n' ' ')
 
@@ -54,6 +57,7 @@ for ns in "" "$NS_A"; do
 	wmodes=$(for n in $NAMES $OURS_ONLY; do
 		case $n in
 		count) m=444 ;;
+		flush) m=200 ;;
 		max | expect_max | buckets) if [ -z "$ns" ]; then m=644; else m=444; fi ;;
 		*) m=644 ;;
 		esac
@@ -62,7 +66,7 @@ for ns in "" "$NS_A"; do
 	check_eq "$where: modes as 6.12 (max, expect_max, buckets 0444 outside the initial netns)" "$modes" "$wmodes"
 	# nf_conntrack's modes for the same names.
 	nfmodes=$(for n in $NAMES; do echo "$n $(x "$ns" stat -c %a $NF/nf_conntrack_$n)"; done | sort)
-	check_eq "$where: modes = nf_conntrack's" "$(grep -vE '^helper ' <<<"$modes")" "$nfmodes"
+	check_eq "$where: modes = nf_conntrack's" "$(grep -vE '^(helper|flush) ' <<<"$modes")" "$nfmodes"
 done
 
 # sysctl_py NS ARGS: one Python for many reads and writes; each line of its output is
@@ -215,6 +219,24 @@ t=$(ip netns exec "$NS_B" cat /proc/net/rust_conntrack | awk '/dport=5307/ { pri
 check "udp_timeout 7 in A only: B's entry has 30 to 27 (got '$t')" test "${t:-0}" -le 30 -a "${t:-0}" -ge 27
 check_eq "count: B's entries, as nf_conntrack_count" "$(ip netns exec "$NS_B" cat $P/count)" \
 	"$(ip netns exec "$NS_B" cat $NF/nf_conntrack_count)"
+
+# flush: B's entries go, as conntrack -F takes nf_conntrack's; A's stay. Only 1 is taken,
+# and there is nothing to read.
+a_before=$(ip netns exec "$NS_A" cat $P/count)
+check_eq "flush: 0 and 2 refused (EINVAL), nothing to read (EACCES)" \
+	"$(sysctl_py "$NS_B" set flush=0 flush=2 | tr '\n' ' ')$(sysctl_py "$NS_B" read flush)" \
+	"flush EINVAL flush EINVAL flush EACCES"
+check "flush: B has entries before" test "$(ip netns exec "$NS_B" cat $P/count)" -gt 0
+check_eq "flush: written in B" "$(sysctl_py "$NS_B" set flush=1)" "flush OK"
+ip netns exec "$NS_B" conntrack -F >/dev/null 2>&1
+check_eq "flush: B's table empty, as nf_conntrack's after conntrack -F" \
+	"$(ip netns exec "$NS_B" sh -c "cat $P/count; wc -l </proc/net/rust_conntrack" | tr '\n' ' ')" \
+	"$(ip netns exec "$NS_B" sh -c "cat $NF/nf_conntrack_count; wc -l </proc/net/nf_conntrack" | tr '\n' ' ')"
+check_eq "flush: A's entries left alone" "$(ip netns exec "$NS_A" cat $P/count)" "$a_before"
+ip netns exec "$NS_A" /usr/bin/python3 -c '
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("10.77.0.2", 5308))'
+check_eq "flush: B tracks again afterwards" "$(ct_count "$NS_B" rust_conntrack 'dport=5308')" 1
 
 # bad_udp PORT: a UDP datagram from A to B with a wrong checksum (raw socket).
 bad_udp() {
