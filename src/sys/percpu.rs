@@ -143,15 +143,11 @@ impl<T: Zeroed> PerCpuBh<T> {
 
     /// Runs `f` on the running CPU's `T`, with bottom halves disabled.
     pub(crate) fn with_this_cpu<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: FFI call without preconditions; undone below.
-        let disabled = unsafe { bindings::rct_local_bh_disable() };
-        // SAFETY: `base` is live (type invariant); with bottom halves off the task stays
-        // on this CPU and no softirq runs on it, so this is the only reference to its `T`.
-        let r =
-            f(unsafe { &mut *bindings::rct_this_cpu_ptr(self.base.as_ptr().cast()).cast::<T>() });
-        // SAFETY: `disabled` says whether they were disabled above.
-        unsafe { bindings::rct_local_bh_enable(disabled) };
-        r
+        let _bh = crate::sys::sync::BhDisabled::new();
+        // SAFETY: `base` is live (type invariant); with bottom halves off (`_bh`) the task
+        // stays on this CPU and no softirq runs on it, so this is the only reference to its
+        // `T`, and it does not outlive `_bh`.
+        f(unsafe { &mut *bindings::rct_this_cpu_ptr(self.base.as_ptr().cast()).cast::<T>() })
     }
 }
 
