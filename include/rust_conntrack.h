@@ -78,6 +78,8 @@ void rct_tables_init_once(void);
 /* The generation (nf_conntrack_generation): odd while a resize moves the entries. */
 unsigned int rct_generation_begin(void);
 bool rct_generation_retry(unsigned int seq);
+/* A hint that p will be read soon, into every cache level; never faults. */
+void rct_prefetch(const void *p);
 /* Locks two buckets' stripes; true (nothing locked) if the generation is no longer seq. */
 bool rct_double_lock(unsigned int h1, unsigned int h2, unsigned int seq);
 void rct_double_unlock(unsigned int h1, unsigned int h2);
@@ -94,6 +96,8 @@ bool rct_local_bh_disable(void);
 void rct_local_bh_enable(bool disabled);
 /* Whether bottom halves are off on this CPU (softirq_count()), for KUnit. */
 bool rct_bh_off(void);
+/* The running CPU (raw_smp_processor_id()), for KUnit. */
+unsigned int rct_this_cpu_id(void);
 u32 rct_hash(const void *key, unsigned int len, u32 zone, const struct net *net);
 
 /* Per-CPU unconfirmed lists: a lock and a list per CPU. */

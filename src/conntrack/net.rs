@@ -598,6 +598,11 @@ impl Conntrack for NetCt<'_> {
             .find(self.net, key, hash, now, self.rcu.section())
     }
 
+    #[inline]
+    fn prefetch_chain(&self, hash: u32) {
+        self.table.prefetch(hash, self.rcu.section());
+    }
+
     fn kill(&self, entry: &ConnRef) -> bool {
         self.table.kill(entry)
     }

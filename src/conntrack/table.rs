@@ -98,6 +98,12 @@ impl Table {
             .resize(size, |conn, idx| conn.hash(dir_of(idx)))
     }
 
+    /// Starts loading the head of the chain of raw hash `hash` (see [`Buckets::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u32, rcu: RcuSection<'_>) {
+        self.buckets.prefetch(hash, rcu);
+    }
+
     /// `__nf_conntrack_find_get`: the entry with a direction whose tuple is `key`, in
     /// netns `owner`, with a reference, and that direction. Expired entries met on the way
     /// are reaped. Runs in the caller's read-side section `rcu` (a hook's), as

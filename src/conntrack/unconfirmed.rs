@@ -29,12 +29,11 @@ fn tag_slot(cookie: usize) -> usize {
 ///
 /// # Invariants
 ///
-/// Each listed entry holds one reference, owned by its list. `len` counts listed entries, and
-/// `tags[tag_slot(c)]` those whose cookie is `c` or shares its slot: a zero there means no
-/// listed entry carries `c`.
+/// Each listed entry holds one reference, owned by its list. `tags[tag_slot(c)]` counts the
+/// listed entries whose cookie is `c` or shares its slot: a zero there means no listed entry
+/// carries `c`. Their sum is the number of listed entries.
 pub(crate) struct Unconfirmed {
     lists: PerCpuLists<Conn>,
-    len: AtomicU32,
     tags: [AtomicU32; TAG_SLOTS],
 }
 
@@ -52,14 +51,12 @@ impl Unconfirmed {
     pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             lists: PerCpuLists::new(UNCONFIRMED_NULLS)?,
-            len: AtomicU32::new(0),
             tags: [const { AtomicU32::new(0) }; TAG_SLOTS],
         })
     }
 
     /// Books an entry taken off a list.
     fn unlisted(&self, conn: &Conn) {
-        self.len.fetch_sub(1, Relaxed);
         if let Some(tag) = self.tags.get(tag_slot(conn.cookie())) {
             tag.fetch_sub(1, Relaxed);
         }
@@ -98,9 +95,12 @@ impl Unconfirmed {
         Some(c)
     }
 
-    /// Number of listed entries, all CPUs.
+    /// Number of listed entries, all CPUs: the sum of the filter's counters, which the packet
+    /// path keeps instead of one more shared count.
     pub(crate) fn len(&self) -> u32 {
-        self.len.load(Relaxed)
+        self.tags
+            .iter()
+            .fold(0u32, |n, t| n.wrapping_add(t.load(Relaxed)))
     }
 
     /// Number of entries listed on `cpu`'s list, or `None` if `cpu` is not possible.
@@ -123,7 +123,6 @@ impl Unconfirmed {
         }
         let conn_cookie = conn.cookie();
         // Booked before it is listed: `unlisted` never sees it uncounted.
-        self.len.fetch_add(1, Relaxed);
         if let Some(tag) = self.tags.get(tag_slot(conn_cookie)) {
             tag.fetch_add(1, Relaxed);
         }
@@ -146,6 +145,9 @@ impl Unconfirmed {
 
     /// Reaps the entries `old` chooses, on every CPU's list; returns how many went.
     pub(crate) fn reap(&self, old: impl Fn(&Conn) -> bool) -> u32 {
+        if self.len() == 0 {
+            return 0;
+        }
         self.take(|c| if old(c) { Pick::Reap } else { Pick::Skip })
             .1
     }
@@ -155,9 +157,6 @@ impl Unconfirmed {
     /// how many entries `pick` had reaped.
     pub(crate) fn take(&self, mut pick: impl FnMut(&Conn) -> Pick) -> (Option<ConnRef>, u32) {
         let mut reaped = 0;
-        if self.len() == 0 {
-            return (None, 0);
-        }
         let taken = self.lists.each_this_cpu_first(|list| {
             let (taken, r) = self.scan(list, &mut pick);
             reaped += r;
@@ -172,7 +171,7 @@ impl Unconfirmed {
     /// Takes the oldest entry of the first list that has one, this CPU's first.
     /// A new reference to the entry carrying `cookie`, left on its list.
     pub(crate) fn peek(&self, cookie: usize) -> Option<ConnRef> {
-        if self.len() == 0 || !self.may_hold(cookie) {
+        if !self.may_hold(cookie) {
             return None;
         }
         let mut found = None;

@@ -342,6 +342,18 @@ unsafe extern "C" fn rct_kunit_percpu_counters_sum(test: *mut bindings::kunit) {
     c.inc(4); // Out of range: ignored.
     expect_eq!(t, c.sum(), [3, 0, 0, 1]);
     expect!(t, c.read_cpu(crate::sys::percpu::nr_cpu_ids()).is_none());
+    // An increment lands in the running CPU's row (bottom halves off keep the task there):
+    // the inline `%gs`-relative one on x86 SMP too.
+    {
+        let _bh = crate::sys::sync::BhDisabled::new();
+        // SAFETY: FFI call without preconditions.
+        let cpu = unsafe { bindings::rct_this_cpu_id() };
+        let before = c.read_cpu(cpu).map(|r| r[2]);
+        c.inc(2);
+        expect_eq!(t, before, Some(0));
+        expect_eq!(t, c.read_cpu(cpu).map(|r| r[2]), Some(1));
+    }
+    expect_eq!(t, c.sum(), [3, 0, 1, 1]);
 }
 
 /// KUnit case `bh_locks_leave_bh_as_found`: the bottom-half guard, the entry lock and the

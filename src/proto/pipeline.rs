@@ -398,6 +398,8 @@ pub(crate) trait Conntrack {
     /// `__nf_conntrack_find_get`: the confirmed entry with a tuple `key` (raw hash `hash`),
     /// and which of its directions that is.
     fn find(&self, key: &Key, hash: u32, now: u32) -> Option<(Self::Ref, Dir)>;
+    /// A hint: the chain of raw hash `hash` is locked or walked soon.
+    fn prefetch_chain(&self, _hash: u32) {}
     /// `nf_ct_delete`: takes the entry out of the table; false if someone else did.
     fn kill(&self, entry: &Self::Ref) -> bool;
     /// Runs `f` on the entry's tracker state with its lock held (`spin_lock_bh(&ct->lock)`).
@@ -779,10 +781,14 @@ fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
         None => (0, 0, ct.assign_helper(&parsed.tuple)),
     };
     let reply = reply.key();
+    let reply_hash = ct.hash(&reply);
+    // The confirm hook locks and walks the reply chain: its head is a cache miss in a large
+    // table, loaded meanwhile (the lookup has just loaded the original chain's).
+    ct.prefetch_chain(reply_hash);
     let new = NewEntry {
         orig,
         reply,
-        hash: [hash, ct.hash(&reply)],
+        hash: [hash, reply_hash],
         timeout: action
             .refresh
             .and_then(|extra| refreshed_timeout(0, now, extra))
@@ -810,7 +816,7 @@ fn new_entry<L: L4Proto, C: Conntrack + ?Sized, P: Packet + ?Sized>(
         old.cookie() == ctx.cookie || now.wrapping_sub(old.created()) > max_age
     });
     ct.count(Stat::UnconfirmedReaped, reaped);
-    // The sweep reaps it if its packet never comes (one atomic if already armed).
+    // The sweep reaps it if its packet never comes (a plain read if already armed).
     ct.kick_sweep(ctx.clock.hz);
     TRACKED
 }
@@ -842,10 +848,12 @@ fn confirm_entry<C: Conntrack + ?Sized, P: Packet + ?Sized>(
     if !ct.may_hold_unconfirmed(ctx.cookie) {
         return Verdict::Accept;
     }
-    // The packet is parsed again, and nf_conntrack's entry read, only if an entry carries
-    // its skb's cookie: most packets here belong to confirmed connections.
-    let mut now = None;
-    let mut nf = None;
+    // An entry nearly always carries the cookie when the filter says one may: the packet is
+    // parsed again, and nf_conntrack's entry read, before the lists are locked. The parse
+    // result is borrowed where it lies, not moved (see `track_packet`).
+    let parsed = parse(pkt, ctx);
+    let now = parsed.as_ref().ok().map(|p| &p.tuple);
+    let nf = pkt.nf_view();
     let mut reply = None;
     let mut proto = 0;
     let (taken, reaped) = ct.take_unconfirmed(|e| {
@@ -855,9 +863,7 @@ fn confirm_entry<C: Conntrack + ?Sized, P: Packet + ?Sized>(
         let Some(orig) = e.tuple(Dir::Original) else {
             return Pick::Reap;
         };
-        let now = now.get_or_insert_with(|| parse(pkt, ctx).ok().map(|p| p.tuple));
-        let nf = nf.get_or_insert_with(|| pkt.nf_view());
-        match handoff::handoff(&orig, now.as_ref(), nf.as_ref()) {
+        match handoff::handoff(&orig, now, nf.as_ref()) {
             Handoff::Confirm { reply: r } => {
                 reply = r;
                 proto = orig.proto;

@@ -8,6 +8,7 @@
 #include <linux/mm.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
+#include <linux/prefetch.h>
 #include <linux/netdevice.h>
 #include <linux/random.h>
 #include <linux/seqlock.h>
@@ -157,19 +158,10 @@ void *rct_per_cpu_ptr(void __percpu *ptr, unsigned int cpu)
 	return per_cpu_ptr(ptr, cpu);
 }
 
-/*
- * this_cpu_inc() where the architecture makes it one instruction. UML's are asm-generic's,
- * which save, disable and restore the (emulated) interrupt state around the increment: an
- * atomic increment of this CPU's copy is safe from any context without that. A task that
- * migrates meanwhile counts in the row of the CPU it left; the sums stay exact.
- */
+/* this_cpu_inc(), for architectures percpu.rs has no inline increment for. */
 void rct_this_cpu_inc_u32(u32 __percpu *ptr)
 {
-#ifdef CONFIG_UML
-	atomic_inc((atomic_t *)raw_cpu_ptr(ptr));
-#else
 	this_cpu_inc(*ptr);
-#endif
 }
 
 struct net *rct_hook_state_net(const struct nf_hook_state *state)
@@ -520,6 +512,12 @@ bool rct_generation_retry(unsigned int seq)
 	return read_seqcount_retry(&rct_generation, seq);
 }
 
+/* For architectures without a prefetch of the module's own (see hlist_nulls.rs). */
+void rct_prefetch(const void *p)
+{
+	prefetch(p);
+}
+
 /* nf_conntrack_lock: a bucket lock, after any rct_all_lock holder is done. */
 static void rct_lock(spinlock_t *lock)
 {
@@ -634,6 +632,11 @@ void rct_local_bh_enable(bool disabled)
 bool rct_bh_off(void)
 {
 	return softirq_count() != 0;
+}
+
+unsigned int rct_this_cpu_id(void)
+{
+	return raw_smp_processor_id();
 }
 
 /* hash_conntrack_raw: a keyed hash of the tuple, salted with the zone and the netns. */

@@ -8,19 +8,51 @@ use crate::sys::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
+/// `this_cpu_inc` of a per-CPU `u32`, inline where it is one instruction: on x86-64 SMP, an
+/// increment through `%gs` (the running CPU's per-CPU base), as the kernel's own; on UML, which
+/// is uniprocessor, an increment of the one copy. One instruction is never split by preemption
+/// or an interrupt (a signal, on UML). Elsewhere `rct_this_cpu_inc_u32`, a C call.
+///
+/// # Safety
+///
+/// `counter` must be a per-CPU pointer to a `u32` of a live per-CPU allocation.
+#[inline(always)]
+unsafe fn this_cpu_inc_u32(counter: *mut u32) {
+    #[cfg(all(target_arch = "x86_64", CONFIG_X86, CONFIG_SMP))]
+    // SAFETY: `%gs:counter` is the running CPU's copy of the per-CPU `u32` (the caller's
+    // pointer), as `this_cpu_inc` addresses it; the instruction touches nothing else.
+    unsafe {
+        core::arch::asm!("inc dword ptr gs:[{0}]", in(reg) counter, options(nostack))
+    };
+    #[cfg(all(target_arch = "x86_64", CONFIG_UML, not(CONFIG_SMP)))]
+    // SAFETY: On a uniprocessor kernel a per-CPU pointer is the address of the only copy
+    // (`raw_cpu_ptr(p) == p`); the caller's is live.
+    unsafe {
+        core::arch::asm!("inc dword ptr [{0}]", in(reg) counter, options(nostack))
+    };
+    #[cfg(not(any(
+        all(target_arch = "x86_64", CONFIG_X86, CONFIG_SMP),
+        all(target_arch = "x86_64", CONFIG_UML, not(CONFIG_SMP))
+    )))]
+    // SAFETY: `counter` is a per-CPU pointer into a live allocation (the caller's promise).
+    unsafe {
+        bindings::rct_this_cpu_inc_u32(counter)
+    };
+}
+
 /// `N` 32-bit counters per possible CPU, like nf_conntrack's `net->ct.stat`.
 ///
 /// # Invariants
 ///
 /// `base` is a per-CPU pointer returned by `__alloc_percpu` for `N` `u32`s, owned by `self`
 /// and freed on drop. It is never dereferenced directly, only through `per_cpu_ptr` and
-/// `rct_this_cpu_inc_u32` (`this_cpu_inc`, an atomic increment of this CPU's copy on UML).
+/// [`this_cpu_inc_u32`].
 pub(crate) struct PerCpuCounters<const N: usize> {
     base: NonNull<u32>,
 }
 
 // SAFETY: The counters are per-CPU memory: increments go to the running CPU's copy through
-// `rct_this_cpu_inc_u32`, which is safe against preemption and interrupts, and reads of
+// `this_cpu_inc_u32`, which is safe against preemption and interrupts, and reads of
 // other CPUs' copies are plain racy snapshots, as nf_conntrack's are.
 unsafe impl<const N: usize> Send for PerCpuCounters<N> {}
 // SAFETY: See `Send`; no method hands out references into the per-CPU area.
@@ -47,7 +79,7 @@ impl<const N: usize> PerCpuCounters<N> {
         // per-CPU address of counter `idx`, as `&stats->field` would be in C.
         let counter = self.base.as_ptr().wrapping_add(idx);
         // SAFETY: `counter` is a per-CPU pointer into our allocation (type invariant).
-        unsafe { bindings::rct_this_cpu_inc_u32(counter) };
+        unsafe { this_cpu_inc_u32(counter) };
     }
 
     /// A snapshot of one CPU's counters, or `None` if `cpu` is not a possible CPU.
