@@ -78,7 +78,7 @@ void rct_tables_init_once(void);
 /* The generation (nf_conntrack_generation): odd while a resize moves the entries. */
 unsigned int rct_generation_begin(void);
 bool rct_generation_retry(unsigned int seq);
-/* A hint that p will be read soon, into every cache level; never faults. */
+/* prefetch(p): a hint that p will be read soon; never faults (x86 uses its own, inline). */
 void rct_prefetch(const void *p);
 /* Locks two buckets' stripes; true (nothing locked) if the generation is no longer seq. */
 bool rct_double_lock(unsigned int h1, unsigned int h2, unsigned int seq);
